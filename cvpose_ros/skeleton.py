@@ -66,7 +66,8 @@ PELVIS = 0
 
 # Symmetric bone pairs of the symmetry loss (SPEC section 1): each entry ((a, b), (c, d)) compares |a-b| with |c-d|.
 SYMMETRIC_BONES = np.array(
-    [[(0, 4), (0, 1)], [(4, 5), (1, 2)], [(5, 6), (2, 3)], [(8, 11), (8, 14)], [(11, 12), (14, 15)], [(12, 13), (15, 16)]],
+    [[(0, 4), (0, 1)], [(4, 5), (1, 2)], [(5, 6), (2, 3)],
+     [(8, 11), (8, 14)], [(11, 12), (14, 15)], [(12, 13), (15, 16)]],
     dtype=np.int64,
 )
 
