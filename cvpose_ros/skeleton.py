@@ -112,8 +112,11 @@ def to_h36m(points: np.ndarray, confidence: np.ndarray, layout: str) -> tuple[np
                          f"and confidence {confidence.shape}")
     if lay is H36M17:
         return points, confidence
-    mapped = np.einsum("hc,...cd->...hd", COCO_TO_H36M, points)
     used = COCO_TO_H36M > 0  # (17, 17)
+    # NaN only where one of a joint's own sources is NaN (0 * NaN in the einsum would spread it to every joint)
+    missing = np.isnan(points).any(axis=-1)
+    mapped = np.einsum("hc,...cd->...hd", COCO_TO_H36M, np.where(np.isnan(points), 0.0, points))
+    mapped = np.where((missing[..., None, :] & used).any(axis=-1)[..., None], np.nan, mapped)
     conf = np.where(used, confidence[..., None, :], np.inf).min(axis=-1)
     return mapped, conf.astype(confidence.dtype)
 

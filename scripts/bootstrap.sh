@@ -39,6 +39,15 @@ for req in "${req_files[@]}"; do
   fi
 done
 
+if [ "$DEV" = 1 ]; then
+  h="$(hash_of "$REPO/requirements-mediapipe.txt")"
+  if ! stamp_ok pip-mediapipe "$h"; then
+    log "installing requirements-mediapipe.txt (--no-deps)"
+    "${PIP[@]}" --no-deps -r "$REPO/requirements-mediapipe.txt"
+    stamp_set pip-mediapipe "$h"
+  fi
+fi
+
 # --- 2. interface packages ---------------------------------------------------------------------------------------
 SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 PYINC="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"

@@ -1,0 +1,108 @@
+"""Detector node settings: one table of parameters (name, default, description, runtime-changeable) and their
+validation. Kept free of rclpy so the checks are testable alone; the node declares exactly these parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from cvpose_ros.detection import BACKENDS
+from cvpose_ros.detection.onnx_backend import DEVICES, MODEL_TYPES
+from cvpose_ros.detection.postprocess import OUTPUT_LAYOUTS
+
+
+@dataclass
+class DetectorConfig:
+    """Validated detector node parameters (see `PARAMETER_DOCS` for the meaning of each)."""
+
+    backend: str = "mediapipe"
+    model_path: str = ""
+    model_type: str = "auto"
+    output_layout: str = "coco17"
+    min_confidence: float = 0.3
+    max_people: int = 0
+    use_compressed: bool = False
+    frame_id: str = ""
+    device: str = "cpu"
+    num_threads: int = 0
+    input_size: list[int] | None = None
+    box: list[float] | None = None
+    box_padding: float = 1.25
+    nms_iou: float = 0.45
+    mediapipe_tracking: bool = True
+    use_cv_bridge: bool = True
+    queue_depth: int = 1
+    diagnostics_period: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.input_size = list(self.input_size) if self.input_size is not None else [0, 0]
+        self.box = list(self.box) if self.box is not None else [0.0, 0.0, 0.0, 0.0]
+        validate(self)
+
+    def backend_options(self) -> dict[str, Any]:
+        """Keyword options for `cvpose_ros.detection.create_backend(self.backend, ...)`."""
+        if self.backend == "mediapipe":
+            return {"tracking": self.mediapipe_tracking, "min_detection_confidence": self.min_confidence}
+        has_box = self.box[2] > self.box[0] and self.box[3] > self.box[1]
+        return {"model_path": self.model_path, "model_type": self.model_type, "device": self.device,
+                "input_size": tuple(self.input_size) if min(self.input_size) > 0 else None,
+                "score_threshold": self.min_confidence, "iou_threshold": self.nms_iou,
+                "box": tuple(self.box) if has_box else None, "box_padding": self.box_padding,
+                "num_threads": self.num_threads}
+
+
+PARAMETER_DOCS: dict[str, str] = {
+    "backend": f"detector backend: one of {BACKENDS}",
+    "model_path": "ONNX model file (backend 'onnx'); nothing is downloaded",
+    "model_type": f"ONNX export convention: one of {MODEL_TYPES}",
+    "output_layout": f"published joint layout: one of {OUTPUT_LAYOUTS}",
+    "min_confidence": "minimum person score 0..1 to publish a person (also MediaPipe's detection and YOLO's box "
+                      "threshold at start-up)",
+    "max_people": "publish at most this many people per image, best first (0 = no limit)",
+    "use_compressed": "subscribe to image/compressed (JPEG/PNG) instead of image",
+    "frame_id": "frame_id of the output (empty = copy the image's)",
+    "device": f"ONNX Runtime device: one of {DEVICES}",
+    "num_threads": "ONNX Runtime intra-op threads (0 = its default)",
+    "input_size": "ONNX model input [width, height] ([0, 0] = read from the model)",
+    "box": "person box [x0, y0, x1, y1] in pixels for top-down ONNX models (all zero = whole image)",
+    "box_padding": "top-down box enlargement before cropping (RTMPose uses 1.25)",
+    "nms_iou": "YOLO-pose non-maximum suppression IoU threshold",
+    "mediapipe_tracking": "MediaPipe: follow the person between frames (video); false = every image on its own",
+    "use_cv_bridge": "convert images with cv_bridge when it is importable",
+    "queue_depth": "input queue depth (sensor-data QoS, best effort); 1 = always the newest image",
+    "diagnostics_period": "seconds between /diagnostics messages",
+}
+RUNTIME_PARAMETERS = ("min_confidence", "max_people", "frame_id")  # may change while running; the rest are read-only
+
+
+def defaults() -> dict[str, Any]:
+    """Parameter name -> default value, in declaration order."""
+    config = DetectorConfig()
+    return {f.name: getattr(config, f.name) for f in fields(DetectorConfig)}
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def validate(config: DetectorConfig) -> None:
+    """Raise ValueError naming the first invalid parameter."""
+    _require(config.backend in BACKENDS, f"backend must be one of {BACKENDS}, got {config.backend!r}")
+    _require(config.backend != "onnx" or bool(config.model_path), "backend 'onnx' needs model_path")
+    _require(config.model_type in MODEL_TYPES, f"model_type must be one of {MODEL_TYPES}, got {config.model_type!r}")
+    _require(config.output_layout in OUTPUT_LAYOUTS,
+             f"output_layout must be one of {OUTPUT_LAYOUTS}, got {config.output_layout!r}")
+    _require(0.0 <= config.min_confidence <= 1.0, f"min_confidence must be in [0, 1], got {config.min_confidence}")
+    _require(config.max_people >= 0, f"max_people must be >= 0, got {config.max_people}")
+    _require(not config.frame_id.startswith("/"), f"frame_id must not start with '/', got {config.frame_id!r}")
+    _require(config.device in DEVICES, f"device must be one of {DEVICES}, got {config.device!r}")
+    _require(config.num_threads >= 0, f"num_threads must be >= 0, got {config.num_threads}")
+    _require(len(config.input_size) == 2 and min(config.input_size) >= 0,
+             f"input_size must be [width, height] >= 0, got {config.input_size}")
+    _require(len(config.box) == 4, f"box must be [x0, y0, x1, y1], got {config.box}")
+    _require(config.box_padding > 0, f"box_padding must be > 0, got {config.box_padding}")
+    _require(0.0 < config.nms_iou <= 1.0, f"nms_iou must be in (0, 1], got {config.nms_iou}")
+    _require(config.queue_depth >= 1, f"queue_depth must be >= 1, got {config.queue_depth}")
+    _require(config.diagnostics_period > 0, f"diagnostics_period must be > 0, got {config.diagnostics_period}")

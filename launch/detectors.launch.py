@@ -1,0 +1,56 @@
+"""Two 2D keypoint detectors, one per camera namespace (default cam0 and cam1).
+
+Each runs `detector_node` as `<ns>/detector` with config/detector.yaml, reads `<ns>/<image_topic>` (or its
+`/compressed` variant) and publishes `<ns>/keypoints`, the topics the refiner node reads.
+Example: ros2 launch cvpose_ros detectors.launch.py image_topic:=image_rect_color backend:=onnx model_path:=/m.onnx
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+PACKAGE = "cvpose_ros"
+ARGUMENTS = {
+    "cam0_ns": ("cam0", "namespace of the first camera"),
+    "cam1_ns": ("cam1", "namespace of the second camera"),
+    "image_topic": ("image_raw", "image topic inside each camera namespace"),
+    "use_compressed": ("false", "subscribe to <image_topic>/compressed instead"),
+    "backend": ("mediapipe", "detector backend: mediapipe or onnx"),
+    "model_path": ("", "ONNX model file for backend onnx"),
+    "output_layout": ("coco17", "published joint layout: coco17 or h36m17"),
+    "use_sim_time": ("false", "use /clock (bag replay)"),
+}
+
+
+def detector_node(namespace_argument: str) -> Node:
+    """One detector in the namespace named by the launch argument `namespace_argument`."""
+    image = LaunchConfiguration("image_topic")
+    overrides = {
+        "backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
+        "model_path": ParameterValue(LaunchConfiguration("model_path"), value_type=str),
+        "output_layout": ParameterValue(LaunchConfiguration("output_layout"), value_type=str),
+        "use_compressed": ParameterValue(LaunchConfiguration("use_compressed"), value_type=bool),
+        "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
+    }
+    return Node(
+        package=PACKAGE,
+        executable="detector_node",
+        name="detector",
+        namespace=LaunchConfiguration(namespace_argument),
+        parameters=[LaunchConfiguration("detector_params"), overrides],
+        remappings=[("image", image), ("image/compressed", [image, "/compressed"])],
+        output="screen",
+    )
+
+
+def generate_launch_description() -> LaunchDescription:
+    default_params = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "detector.yaml"])
+    arguments = [DeclareLaunchArgument("detector_params", default_value=default_params,
+                                       description="detector parameter file")]
+    arguments += [DeclareLaunchArgument(name, default_value=default, description=text)
+                  for name, (default, text) in ARGUMENTS.items()]
+    return LaunchDescription([*arguments, detector_node("cam0_ns"), detector_node("cam1_ns")])

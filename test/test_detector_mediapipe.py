@@ -1,0 +1,65 @@
+"""MediaPipe backend on real photographs shipped with scikit-image (skipped without the 'mediapipe' extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+skimage_data = pytest.importorskip("skimage.data")
+
+from cvpose_ros.detection import DetectorError, create_backend, finalize  # noqa: E402
+from cvpose_ros.skeleton import COCO17  # noqa: E402
+
+J = {name: i for i, name in enumerate(COCO17.joint_names)}
+
+
+def assert_plausible_upper_body(keypoints: np.ndarray, confidence: np.ndarray, width: int, height: int) -> None:
+    """Face above shoulders in image y, left/right consistent with a person facing the camera, all inside."""
+    face = [J["nose"], J["l_eye"], J["r_eye"], J["l_ear"], J["r_ear"]]
+    shoulders = [J["l_shoulder"], J["r_shoulder"]]
+    assert np.all(confidence[face + shoulders] > 0.7)
+    assert keypoints[face, 1].max() < keypoints[shoulders, 1].min()
+    # a person facing the camera has their left side on the image's right
+    assert keypoints[J["l_shoulder"], 0] > keypoints[J["r_shoulder"], 0]
+    assert keypoints[J["l_eye"], 0] > keypoints[J["r_eye"], 0]
+    visible = confidence > 0
+    assert np.all((keypoints[visible] >= 0) & (keypoints[visible] <= [width - 1, height - 1]))
+    shoulder_width = keypoints[J["l_shoulder"], 0] - keypoints[J["r_shoulder"], 0]
+    assert 0.2 * width < shoulder_width < 0.8 * width
+
+
+@pytest.fixture(scope="module")
+def backend():
+    with create_backend("mediapipe", tracking=False) as detector:
+        yield detector
+
+
+def test_astronaut_photo_gives_a_plausible_person(backend):
+    image = skimage_data.astronaut()  # 512 x 512 RGB, upper body of a person facing the camera
+    raw = backend.detect(image)
+    assert raw.num_people == 1 and raw.layout == "coco17" and not backend.multi_person
+    det = finalize(raw, image.shape[1], image.shape[0])
+    assert_plausible_upper_body(det.keypoints[0], det.confidence[0], 512, 512)
+    # the legs are outside the photo: they must not come out as confident joints
+    assert np.all(det.confidence[0, [J["l_ankle"], J["r_ankle"]]] < 0.5)
+
+
+def test_h36m_output_and_empty_image(backend):
+    image = skimage_data.astronaut()
+    det = finalize(backend.detect(image), 512, 512, "h36m17")
+    thorax, head = det.keypoints[0, 8], det.keypoints[0, 10]
+    assert det.layout == "h36m17" and head[1] < thorax[1]
+    blank = backend.detect(np.full((240, 320, 3), 127, np.uint8))
+    assert blank.num_people == 0 and blank.keypoints.shape == (0, 17, 2)
+
+
+def test_tracking_mode_and_bad_settings():
+    image = skimage_data.astronaut()
+    with create_backend("mediapipe", tracking=True) as tracker:
+        first, second = tracker.detect(image), tracker.detect(image)
+    assert first.num_people == second.num_people == 1
+    face = [J["nose"], J["l_eye"], J["r_eye"]]
+    assert np.abs(first.keypoints[0, face] - second.keypoints[0, face]).max() < 5.0
+    with pytest.raises(DetectorError, match="min_detection_confidence"):
+        create_backend("mediapipe", min_detection_confidence=1.5)

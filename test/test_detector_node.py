@@ -1,0 +1,189 @@
+"""detector_node over real DDS (in-process rclpy, private context): a real photograph through MediaPipe, a
+multi-person ONNX model on compressed images, bad frames, parameters."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("cvpose_ros_msgs.msg")
+from cvpose_ros_msgs.msg import Keypoints2D  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from cvpose_ros.ros.detector_node import DetectorNode, main  # noqa: E402
+from cvpose_ros.skeleton import COCO17  # noqa: E402
+
+J = {name: i for i, name in enumerate(COCO17.joint_names)}
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class Harness:
+    """A tester node (publishes images, collects keypoints and diagnostics) next to detector nodes."""
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.node = rclpy.create_node("detector_tester", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.keypoints: list[Keypoints2D] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, RELIABLE)
+
+    def start_detector(self, namespace: str, **params) -> DetectorNode:
+        overrides = [Parameter(name, value=value) for name, value in params.items()]
+        detector = DetectorNode(context=self.context, namespace=namespace, parameter_overrides=overrides)
+        self.executor.add_node(detector)
+        self.node.create_subscription(Keypoints2D, f"/{namespace}/keypoints", self.keypoints.append, RELIABLE)
+        return detector
+
+    def spin_until(self, condition, timeout_s: float, message: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, message
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def publish_until_answered(self, publisher, msg, timeout_s: float = 20.0) -> Keypoints2D:
+        """Publish best-effort `msg` every 0.25 s until a keypoints message with its stamp arrives."""
+        start_count = len(self.keypoints)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            publisher.publish(msg)
+            resend = time.monotonic() + 0.25
+            while time.monotonic() < resend:
+                self.executor.spin_once(timeout_sec=0.02)
+                for answer in self.keypoints[start_count:]:
+                    if answer.header.stamp == msg.header.stamp:
+                        return answer
+            assert time.monotonic() < deadline, "no keypoints came back from the detector"
+
+    def latest_status(self, node_name: str):
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if node_name in status.name:
+                    return status, {kv.key: kv.value for kv in status.values}
+        return None, {}
+
+
+@pytest.fixture()
+def harness():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    h = Harness(context)
+    yield h
+    for node in list(h.executor.get_nodes()):
+        h.executor.remove_node(node)
+        node.destroy_node()
+    h.executor.shutdown()
+    rclpy.shutdown(context=context)
+
+
+def image_msg(rgb: np.ndarray, encoding: str, sec: int, frame_id: str, row_padding: int = 0) -> Image:
+    pixels = rgb[..., ::-1] if encoding == "bgr8" else rgb
+    rows = np.ascontiguousarray(pixels).reshape(rgb.shape[0], -1)
+    rows = np.concatenate([rows, np.zeros((rows.shape[0], row_padding), np.uint8)], axis=1)
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, step=rows.shape[1])
+    msg.data = rows.tobytes()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, 123456789
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def test_mediapipe_node_on_a_real_photograph(harness):
+    pytest.importorskip("mediapipe")
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = skimage_data.astronaut()
+    harness.start_detector("cam0", backend="mediapipe", diagnostics_period=0.2)
+    publisher = harness.node.create_publisher(Image, "/cam0/image", qos_profile_sensor_data)
+
+    answer = harness.publish_until_answered(publisher, image_msg(photo, "rgb8", 1700, "cam0_optical_frame", 16))
+    assert answer.header.frame_id == "cam0_optical_frame" and answer.header.stamp.sec == 1700
+    assert answer.header.stamp.nanosec == 123456789 and answer.layout == "coco17"
+    assert len(answer.people) == 1
+    person = answer.people[0]
+    assert person.track_id == -1 and len(person.x) == len(person.y) == len(person.confidence) == 17
+    xy = np.stack([person.x, person.y], axis=1)
+    conf = np.asarray(person.confidence)
+    upper = [J[n] for n in ("nose", "l_eye", "r_eye", "l_shoulder", "r_shoulder")]
+    assert np.all(conf[upper] > 0.7)
+    assert xy[[J["nose"], J["l_eye"], J["r_eye"]], 1].max() < xy[[J["l_shoulder"], J["r_shoulder"]], 1].min()
+    assert np.all((xy[upper] >= 0) & (xy[upper] < 512))
+    assert xy[J["l_shoulder"], 0] > xy[J["r_shoulder"], 0]  # facing the camera
+
+    # the same photo as bgr8 gives the same person (colour conversion inside the node)
+    bgr = harness.publish_until_answered(publisher, image_msg(photo, "bgr8", 1701, "cam0_optical_frame"))
+    xy_bgr = np.stack([bgr.people[0].x, bgr.people[0].y], axis=1)
+    assert np.abs(xy_bgr[upper] - xy[upper]).max() < 8.0
+    harness.spin_until(lambda: harness.latest_status("cam0")[1].get("frames_published", "0") != "0", 5.0,
+                       "no diagnostics from the detector")
+    status, values = harness.latest_status("cam0")
+    assert values["backend"] == "mediapipe" and float(values["processing_ms_mean"]) > 0
+
+
+def yolo_model(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from cvpose_ros.detection.synthetic_models import yolo_pose_constant_model
+
+    rows = np.zeros((56, 8), np.float32)
+    for anchor, (cx, top) in enumerate(((150.0, 120.0), (420.0, 140.0))):
+        x = cx + np.linspace(-40, 40, 17)
+        y = top + np.linspace(0, 300, 17)
+        rows[0:5, anchor] = (cx, top + 150, 100, 320, 0.9 - 0.1 * anchor)
+        rows[5:, anchor] = np.stack([x, y, np.full(17, 0.95)], axis=1).ravel()
+    return yolo_pose_constant_model(tmp_path / "yolo.onnx", rows), rows
+
+
+def test_onnx_node_compressed_multi_person_and_bad_frames(harness, tmp_path):
+    model, rows = yolo_model(tmp_path)
+    harness.start_detector("cam1", backend="onnx", model_path=str(model), use_compressed=True,
+                           output_layout="h36m17", frame_id="cam1_optical", diagnostics_period=0.2)
+    publisher = harness.node.create_publisher(CompressedImage, "/cam1/image/compressed", qos_profile_sensor_data)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))  # letterbox: 80 px padding at the top
+    good = CompressedImage(format="jpeg", data=jpeg.tobytes())
+    good.header.stamp.sec, good.header.frame_id = 50, "ignored_frame"
+
+    answer = harness.publish_until_answered(publisher, good)
+    assert answer.header.frame_id == "cam1_optical" and answer.layout == "h36m17" and len(answer.people) == 2
+    expected_x = rows[5::3, 0]
+    expected_y = rows[6::3, 0] - 80.0
+    pelvis = [(expected_x[11] + expected_x[12]) / 2, (expected_y[11] + expected_y[12]) / 2]
+    first = answer.people[0]  # best score first
+    assert first.x[0] == pytest.approx(pelvis[0], abs=1e-3) and first.y[0] == pytest.approx(pelvis[1], abs=1e-3)
+    assert first.x[3] == pytest.approx(expected_x[16], abs=1e-3)  # h36m r_ankle = coco r_ankle
+
+    # a frame that cannot be decoded is skipped, counted and reported; the node keeps answering
+    broken = CompressedImage(format="jpeg", data=b"\xff\xd8\xff garbage")
+    broken.header.stamp.sec = 51
+
+    def conversion_error_reported() -> bool:
+        publisher.publish(broken)
+        return int(harness.latest_status("cam1")[1].get("conversion_errors", "0")) > 0
+
+    harness.spin_until(conversion_error_reported, 10.0, "bad frame not reported on /diagnostics")
+    status, values = harness.latest_status("cam1")
+    assert status.level == status.WARN and "cannot decode" in values["last_error"]
+    good.header.stamp.sec = 52
+    assert len(harness.publish_until_answered(publisher, good).people) == 2
+
+
+def test_parameters_are_validated(harness, tmp_path):
+    with pytest.raises(ValueError, match="needs model_path"):
+        harness.start_detector("bad0", backend="onnx")
+    with pytest.raises(ValueError, match="output_layout"):
+        harness.start_detector("bad1", backend="onnx", model_path="x.onnx", output_layout="body25")
+    model, _ = yolo_model(tmp_path)
+    detector = harness.start_detector("cam2", backend="onnx", model_path=str(model))
+    results = detector.set_parameters([Parameter("min_confidence", value=2.0)])
+    assert not results[0].successful and "min_confidence" in results[0].reason
+    assert detector.set_parameters([Parameter("max_people", value=1)])[0].successful
+    assert detector.config.max_people == 1
+    assert not detector.set_parameters([Parameter("backend", value="mediapipe")])[0].successful
+    assert detector.set_parameters([Parameter("use_sim_time", value=True)])[0].successful  # rclpy's own
+    assert main(["detector_node", "--ros-args", "-p", "backend:=openpose"]) == 1
