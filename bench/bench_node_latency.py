@@ -1,0 +1,145 @@
+"""End-to-end latency and sustained rate of refiner_node at 30 Hz, with and without refinement, 1 and 5 people.
+
+The node runs in its own process (own GIL, as in deployment); this process plays a synthetic two-camera rig over
+real DDS and times keypoints published (the second camera of the pair) -> skeletons received. Each configuration
+gets a fresh node. "triangulation" runs with refine=false; "refined" runs the full-size CV-UGCN (the packaged
+weights when they exist, else the same network with random weights: the compute is identical).
+
+    python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import time
+
+import numpy as np
+
+FPS = 30.0
+
+
+def _node_process(parameters: dict, use_full_size_random: bool, ready, stop) -> None:
+    """Child: run refiner_node until `stop` is set."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from cvpose_ros.ros.refiner_node import RefinerNode
+
+    rclpy.init()
+    node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    refiner = node.pipeline.refiner
+    if refiner is not None and not refiner.enabled and use_full_size_random:
+        from cvpose_ros.model.features import FeatureSpec
+        from cvpose_ros.model.pipeline import create_model
+
+        refiner.spec = FeatureSpec()
+        refiner.model = create_model(refiner.spec).to(refiner.device).eval()
+        refiner.enabled = True
+    ready.set()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict:
+    import rclpy
+    from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo
+
+    from cvpose_ros.ros.conversions import keypoints_to_msg, stamp_to_ns
+    from cvpose_ros.synthetic import camera_info_fields, generate_scene, make_rig, project_scene
+
+    rig = make_rig("demo")
+    scene = generate_scene(num_people, seconds + 1.0, FPS, seed=num_people)
+    views = project_scene(scene, rig, noise="clean")
+    cam0_from_cam1 = rig.cam1_from_cam0.inverse()
+    params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
+              "refine": refine, "device": device, "publish_coarse": False, "max_stamp_age": 0.0}
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_node_process, args=(params, True, ready, stop), daemon=True)
+    child.start()
+    if not ready.wait(120):
+        raise RuntimeError("refiner_node did not start")
+
+    rclpy.init()
+    driver = rclpy.create_node("bench_driver")
+    qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = [driver.create_publisher(Keypoints2D, f"cam{c}/keypoints", qos) for c in (0, 1)]
+    infos = [driver.create_publisher(CameraInfo, f"cam{c}/camera_info", qos) for c in (0, 1)]
+    sent: dict[int, float] = {}
+    received: dict[int, float] = {}
+    driver.create_subscription(Skeleton3DArray, "skeletons",
+                               lambda m: received.setdefault(stamp_to_ns(m.header.stamp), time.perf_counter()), qos)
+    deadline = time.monotonic() + 30
+    while (min(p.get_subscription_count() for p in pubs + infos) == 0 or driver.count_publishers("skeletons") == 0):
+        rclpy.spin_once(driver, timeout_sec=0.05)
+        if time.monotonic() > deadline:
+            raise RuntimeError("no discovery between the bench driver and the node")
+    for c, pub in enumerate(infos):
+        f = camera_info_fields(rig.cameras[c])
+        msg = CameraInfo(width=f["width"], height=f["height"], distortion_model=f["distortion_model"], d=f["d"],
+                         k=f["k"], r=f["r"], p=f["p"])
+        msg.header.frame_id = f["frame_id"]
+        pub.publish(msg)
+    time.sleep(0.5)
+    rclpy.spin_once(driver, timeout_sec=0.05)
+
+    frames = int(seconds * FPS)
+    start = time.perf_counter()
+    for t in range(frames + int(FPS)):  # one warm-up second, excluded from the statistics
+        stamp = 1_000_000_000 + int(t * 1e9 / FPS)
+        msgs = [keypoints_to_msg(stamp, f"cam{c}_optical_frame", views[c].keypoints[t], views[c].confidence[t])
+                for c in (0, 1)]
+        pubs[0].publish(msgs[0])
+        pubs[1].publish(msgs[1])
+        if t >= FPS:
+            sent[stamp] = time.perf_counter()
+        next_tick = start + (t + 1) / FPS
+        while (remaining := next_tick - time.perf_counter()) > 0:
+            rclpy.spin_once(driver, timeout_sec=min(remaining, 0.005))
+    end_deadline = time.perf_counter() + 1.0
+    while time.perf_counter() < end_deadline:
+        rclpy.spin_once(driver, timeout_sec=0.01)
+    stop.set()
+    child.join(10)
+    driver.destroy_node()
+    rclpy.shutdown()
+
+    latencies = np.array([received[s] - sent[s] for s in sent if s in received]) * 1e3
+    got = [received[s] for s in sent if s in received]
+    rate = (len(got) - 1) / (max(got) - min(got)) if len(got) > 1 else 0.0
+    return {"people": num_people, "path": "refined" if refine else "triangulation", "frames": len(sent),
+            "received": len(latencies), "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else np.nan,
+            "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan, "rate_hz": rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per configuration")
+    parser.add_argument("--device", default="auto", help="refiner device (auto | cpu | cuda)")
+    parser.add_argument("--people", type=int, nargs="+", default=[1, 5])
+    args = parser.parse_args()
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import torch
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
+          f"{torch.__version__}, threads {torch.get_num_threads()}, CUDA {torch.cuda.is_available()}")
+    print(f"{'people':>6} {'path':>14} {'sent':>5} {'recv':>5} {'p50 ms':>8} {'p99 ms':>8} {'rate Hz':>8}")
+    for people in args.people:
+        for refine in (False, True):
+            r = _measure(people, refine, args.seconds, args.device)
+            print(f"{r['people']:>6} {r['path']:>14} {r['frames']:>5} {r['received']:>5} {r['p50_ms']:>8.1f} "
+                  f"{r['p99_ms']:>8.1f} {r['rate_hz']:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

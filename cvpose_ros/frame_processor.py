@@ -1,0 +1,131 @@
+"""`SkeletonPipeline`: one synchronised two-camera frame in, coarse and refined 3D skeletons out.
+
+The whole per-frame logic of the refiner node without rclpy, so the node, the bag evaluation and the demo share it:
+validate both views -> match people across views -> triangulate all matched people in one batch -> refine them in
+one batch -> express in the reference frame -> assign ids that stay stable over time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from cvpose_ros.association import IdTracker, match_views
+from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.skeleton import NUM_JOINTS
+from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
+from cvpose_ros.view_input import Problem, ViewInput, ViewKeypoints, validate_view
+
+
+class RefinerLike(Protocol):
+    """What the pipeline needs from `cvpose_ros.refiner.Refiner`."""
+
+    enabled: bool
+
+    def refine(self, tri: PairTriangulation, cam1_from_cam0: RigidTransform) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class CameraSetup:
+    """Both cameras' lens models and poses: `reference_from_cam0` places outputs, `cam1_from_cam0` triangulates."""
+
+    cam0: CameraModel
+    cam1: CameraModel
+    cam1_from_cam0: RigidTransform
+    reference_from_cam0: RigidTransform = field(default_factory=RigidTransform.identity)
+
+
+@dataclass
+class Skeletons:
+    """P skeletons in the reference frame (h36m17, metres); NaN joints are missing (confidence 0)."""
+
+    track_ids: np.ndarray           # (P,) int64
+    joints: np.ndarray              # (P, 17, 3)
+    confidence: np.ndarray          # (P, 17)
+    reprojection_error: np.ndarray  # (P,) mean over valid joints, pixels
+
+    @classmethod
+    def empty(cls) -> Skeletons:
+        return cls(np.zeros(0, np.int64), np.zeros((0, NUM_JOINTS, 3)), np.zeros((0, NUM_JOINTS)), np.zeros(0))
+
+
+@dataclass
+class FrameResult:
+    """Outputs of one frame plus what went wrong (per-person problems) and how long it took."""
+
+    stamp_ns: int
+    coarse: Skeletons
+    refined: Skeletons
+    refined_applied: bool
+    problems: Counter = field(default_factory=Counter)
+    processing_ms: float = 0.0
+
+
+class SkeletonPipeline:
+    """Stateful per-frame processor (state: the id tracker); not thread-safe, one instance per camera pair."""
+
+    def __init__(self, refiner: RefinerLike | None = None, default_layout: str = "h36m17",
+                 min_confidence: float = 0.1, min_valid_joints: int = 6, association_max_error_px: float = 25.0,
+                 track_max_distance_m: float = 0.5, track_max_missed_frames: int = 15) -> None:
+        self.refiner = refiner
+        self.default_layout = default_layout
+        self.min_confidence = float(min_confidence)
+        self.min_valid_joints = int(min_valid_joints)
+        self.association_max_error_px = float(association_max_error_px)
+        self.tracker = IdTracker(track_max_distance_m, track_max_missed_frames)
+
+    @property
+    def refinement_enabled(self) -> bool:
+        return self.refiner is not None and bool(self.refiner.enabled)
+
+    def process(self, cameras: CameraSetup, view0: ViewInput, view1: ViewInput) -> FrameResult:
+        """Skeletons of everyone matched in both views. Raises FrameError when the frame is unusable as a whole."""
+        start = time.perf_counter()
+        kp0 = validate_view(view0, self.default_layout, self.min_confidence, self.min_valid_joints)
+        kp1 = validate_view(view1, self.default_layout, self.min_confidence, self.min_valid_joints)
+        problems = kp0.problems + kp1.problems
+        i0, i1 = match_views(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0,
+                             kp0.pixels, kp0.confidence, kp0.track_ids, kp1.pixels, kp1.confidence, kp1.track_ids,
+                             self.association_max_error_px, self.min_confidence)
+        unmatched = kp0.num_people + kp1.num_people - 2 * len(i0)
+        if unmatched:
+            problems[Problem.UNMATCHED_PEOPLE] += unmatched
+        if len(view0.people) + len(view1.people) == 0:
+            problems[Problem.NO_PEOPLE] += 1
+        coarse, refined, applied = self._estimate(cameras, kp0, kp1, i0, i1)
+        return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
+                           (time.perf_counter() - start) * 1e3)
+
+    def _estimate(self, cameras: CameraSetup, kp0: ViewKeypoints, kp1: ViewKeypoints, i0: np.ndarray,
+                  i1: np.ndarray) -> tuple[Skeletons, Skeletons, bool]:
+        """Triangulate and refine matched people (one batch each) and give them ids."""
+        if len(i0) == 0:
+            self.tracker.update(np.zeros((0, NUM_JOINTS, 3)))
+            return Skeletons.empty(), Skeletons.empty(), False
+        tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0.pixels[i0],
+                               kp0.confidence[i0], kp1.pixels[i1], kp1.confidence[i1], self.min_confidence)
+        coarse_cam0 = np.where(tri.valid[..., None], tri.cam0, np.nan)
+        applied = self.refinement_enabled
+        refined_cam0 = self.refiner.refine(tri, cameras.cam1_from_cam0)[0] if applied else coarse_cam0
+        refined_cam0 = np.where(np.isfinite(refined_cam0).all(axis=-1, keepdims=True), refined_cam0, np.nan)
+        confidence = np.where(tri.valid, 0.5 * (kp0.confidence[i0] + kp1.confidence[i1]), 0.0)
+        errors = np.where(tri.valid, tri.reprojection_error, np.nan)
+        counts = tri.valid.sum(axis=1)
+        mean_error = np.where(counts > 0, np.nansum(np.nan_to_num(errors, nan=0.0), axis=1) / np.maximum(counts, 1),
+                              np.nan)
+        to_ref = cameras.reference_from_cam0
+        coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
+        keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
+        ids = np.full(len(i0), -1, dtype=np.int64)
+        ids[keep] = self.tracker.update(refined_ref[keep])
+        coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
+        refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])
+        return coarse, refined, applied
+
+    def reset(self) -> None:
+        """Forget tracked ids (after a time jump)."""
+        self.tracker.reset()

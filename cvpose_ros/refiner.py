@@ -1,0 +1,98 @@
+"""Refiner: coarse two-view triangulations -> CV-UGCN-refined poses, for a whole frame of people at once.
+
+Used by the ROS node and the evaluation tools. Without weights it is disabled and passes the coarse poses through,
+so the rest of the system works (triangulation only) before the default weights are trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cvpose_ros.camera import RigidTransform
+from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from cvpose_ros.model.cvugcn import CVUGCN
+from cvpose_ros.model.features import FeatureSpec
+from cvpose_ros.model.pipeline import refine_tensors
+from cvpose_ros.triangulation import PairTriangulation
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available else CPU; 'cpu', 'cuda', 'cuda:N' are validated (ValueError if unusable)."""
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type != "cuda":
+        raise ValueError(f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
+                         f"built with CUDA {torch.version.cuda}); use 'cpu' or 'auto'")
+    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return resolved
+
+
+class Refiner:
+    """Refines every person of a frame in one batch; `enabled` is False (with `reason`) when no weights exist.
+
+    checkpoint: a file path, or None (or "") for the packaged default weights. An explicitly given path that cannot be
+    loaded raises CheckpointError; a missing packaged default only disables refinement.
+    fuse_views: average the two refined views in one frame (SPEC section 5 measured about 1 mm better); both
+    outputs are then exactly related by cam1_from_cam0.
+    num_threads: if set, torch's intra-op CPU threads for the whole process (torch.set_num_threads). On a shared or
+    small CPU, 1 is much faster for per-frame batches (docs/model.md: 15x at batch 1 on a loaded 2-core machine).
+    """
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", fuse_views: bool = True,
+                 num_threads: int | None = None):
+        self.device = resolve_device(device)
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+            torch.set_num_threads(num_threads)
+        self.fuse_views = fuse_views
+        self.model: CVUGCN | None = None
+        self.spec: FeatureSpec | None = None
+        self.metadata: dict = {}
+        use_default = checkpoint is None or str(checkpoint).strip() == ""  # "" = the ROS parameter's default
+        self.checkpoint_path = DEFAULT_CHECKPOINT if use_default else Path(checkpoint)
+        if use_default and not DEFAULT_CHECKPOINT.exists():
+            self.enabled = False
+            self.reason = f"no packaged weights at {DEFAULT_CHECKPOINT.name}; publishing triangulation only"
+            return
+        loaded = load_checkpoint(self.checkpoint_path, self.device)
+        self.model, self.spec, self.metadata = loaded.model, loaded.spec, loaded.metadata
+        self.enabled = True
+        self.reason = f"refining with {self.checkpoint_path.name} on {self.device}"
+
+    def refine(self, tri: PairTriangulation, cam1_from_cam0: RigidTransform) -> tuple[np.ndarray, np.ndarray]:
+        """Refined poses (cam0 (P, J, 3), cam1 (P, J, 3)) float64; NaN joints stay NaN; coarse copies if disabled."""
+        return self.refine_arrays(tri.cam0, tri.cam1, tri.reprojection_error, tri.valid, cam1_from_cam0.R,
+                                  cam1_from_cam0.t)
+
+    def refine_arrays(self, cam0: np.ndarray, cam1: np.ndarray, reprojection_error: np.ndarray, valid: np.ndarray,
+                      R10: np.ndarray, t10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Array form of `refine`: poses (P, J, 3), residual and validity (P, J), one transform R10 (3, 3), t10 (3)
+        shared by all people or one per person (P, 3, 3), (P, 3)."""
+        cam0 = np.asarray(cam0, dtype=np.float64)
+        cam1 = np.asarray(cam1, dtype=np.float64)
+        if cam0.ndim != 3 or cam0.shape != cam1.shape or cam0.shape[-1] != 3:
+            raise ValueError(f"poses must both be (P, J, 3), got {cam0.shape} and {cam1.shape}")
+        if not self.enabled or cam0.shape[0] == 0:
+            return cam0.copy(), cam1.copy()
+        people = cam0.shape[0]
+        R = np.broadcast_to(np.asarray(R10, dtype=np.float64), (people, 3, 3))
+        t = np.broadcast_to(np.asarray(t10, dtype=np.float64), (people, 3))
+        with torch.inference_mode():
+            tensors = [torch.tensor(np.asarray(a), device=self.device)  # copies: inputs may be read-only views
+                       for a in (cam0, cam1, reprojection_error, valid, R, t)]
+            out0, out1 = refine_tensors(self.model, *tensors, spec=self.spec, fuse=self.fuse_views)
+            return out0.cpu().numpy(), out1.cpu().numpy()

@@ -1,0 +1,81 @@
+"""Counters and timings of the refiner node, published as one diagnostic_msgs/DiagnosticArray status.
+
+Counters are cumulative since start-up (so a monitor sees every problem that ever happened); the status level
+reflects the last period: OK, WARN when frames were skipped or people dropped since the previous report, ERROR
+while no usable camera calibration is available.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from cvpose_ros.ros.conversions import ns_to_stamp
+from cvpose_ros.view_input import Problem
+
+STATUS_NAME = "cvpose_refiner: pipeline"
+
+
+class NodeDiagnostics:
+    """Accumulates what the node did and renders it as a DiagnosticArray."""
+
+    def __init__(self, hardware_id: str, timing_window: int = 300) -> None:
+        self.hardware_id = hardware_id
+        self.problems: Counter = Counter({p: 0 for p in Problem})
+        self.frames_in = [0, 0]
+        self.pairs = 0
+        self.frames_published = 0
+        self.people = 0
+        self.refinement_state = "unknown"
+        self.calibration_ok = False
+        self._times_ms: deque[float] = deque(maxlen=timing_window)
+        self._problems_at_last_report = sum(self.problems.values())
+
+    def count(self, problem: Problem, n: int = 1) -> None:
+        self.problems[problem] += int(n)
+
+    def add_counts(self, problems: Counter) -> None:
+        for problem, n in problems.items():
+            self.count(problem, n)
+
+    def frame_done(self, people: int, processing_ms: float) -> None:
+        self.frames_published += 1
+        self.people = int(people)
+        self._times_ms.append(float(processing_ms))
+
+    def to_msg(self, stamp_ns: int) -> DiagnosticArray:
+        """The current state; also resets the 'since last report' window of the status level."""
+        total_problems = sum(self.problems.values())
+        new_problems = total_problems - self._problems_at_last_report
+        self._problems_at_last_report = total_problems
+        if not self.calibration_ok:
+            level, message = DiagnosticStatus.ERROR, "no valid camera_info/extrinsics for both cameras yet"
+        elif new_problems:
+            level, message = DiagnosticStatus.WARN, f"{new_problems} input problems since the last report"
+        else:
+            level, message = DiagnosticStatus.OK, f"running, refinement {self.refinement_state}"
+        times = np.asarray(self._times_ms)
+        values = {
+            "frames_in_cam0": self.frames_in[0], "frames_in_cam1": self.frames_in[1], "synced_pairs": self.pairs,
+            "frames_published": self.frames_published, "people": self.people,
+            "processing_ms_mean": f"{times.mean():.2f}" if times.size else "nan",
+            "processing_ms_max": f"{times.max():.2f}" if times.size else "nan",
+            "refinement": self.refinement_state,
+            "sync_drops": self.problems[Problem.SYNC_DROP],
+            **{f"problem_{p.value}": n for p, n in self.problems.items()},
+        }
+        status = DiagnosticStatus(level=level, name=STATUS_NAME, message=message, hardware_id=self.hardware_id,
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = ns_to_stamp(stamp_ns)
+        return msg
+
+
+def diagnostics_values(msg: DiagnosticArray, name: str = STATUS_NAME) -> dict[str, str]:
+    """Key/values of the status called `name` (empty when absent); for tests and monitors."""
+    for status in msg.status:
+        if status.name == name:
+            return {kv.key: kv.value for kv in status.values}
+    return {}

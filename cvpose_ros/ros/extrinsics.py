@@ -1,0 +1,98 @@
+"""Camera calibration for the refiner node: cached camera_info per camera plus extrinsics from one of three sources.
+
+- `parameters`: each camera's pose in the reference frame from node parameters (the node also owns the static TF);
+- `camera_info`: a rectified stereo pair (R = I, baseline from the right camera's projection matrix P; the
+  keypoints are then expected on rectified images, so the models use P's intrinsics without distortion);
+- `tf`: looked up with tf2_ros (only when it is importable; the node refuses to start otherwise).
+
+Lens models are rebuilt only when a camera's camera_info content changes (latest message wins).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo
+
+from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.frame_processor import CameraSetup
+from cvpose_ros.ros.conversions import camera_model_from_info, stereo_translation_from_info
+from cvpose_ros.ros.params import RefinerParams
+from cvpose_ros.view_input import FrameError, Problem
+
+
+class ExtrinsicsUnavailable(RuntimeError):
+    """The configured extrinsics source cannot work in this installation (e.g. tf2_ros missing)."""
+
+
+def _info_key(msg: CameraInfo) -> tuple:
+    return (tuple(msg.k), tuple(msg.d), msg.distortion_model, tuple(msg.p), msg.width, msg.height)
+
+
+def _transform_from_tf(tf_msg: Any) -> RigidTransform:
+    tr, rot = tf_msg.transform.translation, tf_msg.transform.rotation
+    return RigidTransform.from_quaternion([rot.x, rot.y, rot.z, rot.w], [tr.x, tr.y, tr.z])
+
+
+class CalibrationCache:
+    """Latest camera_info of each camera and the resulting `CameraSetup` for a frame."""
+
+    def __init__(self, params: RefinerParams, tf_buffer: Any | None = None) -> None:
+        self.params = params
+        self.rectified = params.extrinsics_source == "camera_info"
+        self._infos: list[CameraInfo | None] = [None, None]
+        self._keys: list[tuple | None] = [None, None]
+        self._models: list[CameraModel | FrameError | None] = [None, None]
+        self._tf_buffer = tf_buffer
+        if params.extrinsics_source == "tf" and tf_buffer is None:
+            raise ExtrinsicsUnavailable("extrinsics_source=tf needs tf2_ros, which is not importable here; "
+                                        "use extrinsics_source=parameters (or install tf2_ros)")
+        ref0, ref1 = params.reference_from_cams
+        self._param_cam1_from_cam0 = ref1.inverse().compose(ref0)
+
+    def update(self, camera: int, msg: CameraInfo) -> FrameError | None:
+        """Store camera `camera`'s latest camera_info; returns the error when it is unusable (also remembered)."""
+        key = _info_key(msg)
+        if key == self._keys[camera]:
+            return self._models[camera] if isinstance(self._models[camera], FrameError) else None
+        self._infos[camera], self._keys[camera] = msg, key
+        try:
+            self._models[camera] = camera_model_from_info(msg, rectified=self.rectified)
+        except FrameError as err:
+            self._models[camera] = err
+            return err
+        return None
+
+    def setup(self, frame_ids: tuple[str, str], reference_frame: str, stamp_ns: int) -> CameraSetup:
+        """Lens models and poses for one frame; raises FrameError naming what is missing or invalid."""
+        models = []
+        for camera, model in enumerate(self._models):
+            if model is None:
+                raise FrameError(Problem.NO_CAMERA_INFO, f"no camera_info received yet for cam{camera}")
+            if isinstance(model, FrameError):
+                raise FrameError(model.problem, f"cam{camera}: {model}")
+            models.append(model)
+        source = self.params.extrinsics_source
+        ref_from_cam0 = self.params.reference_from_cams[0]
+        if source == "parameters":
+            cam1_from_cam0 = self._param_cam1_from_cam0
+        elif source == "camera_info":
+            cam1_from_cam0 = RigidTransform(np.eye(3), stereo_translation_from_info(self._infos[1]))
+        else:
+            ref_from_cam0, ref_from_cam1 = (self._lookup(reference_frame, f, stamp_ns) for f in frame_ids)
+            cam1_from_cam0 = ref_from_cam1.inverse().compose(ref_from_cam0)
+        if np.linalg.norm(cam1_from_cam0.t) < 1e-6:
+            raise FrameError(Problem.INVALID_CALIBRATION, "the two cameras coincide (zero baseline)")
+        return CameraSetup(models[0], models[1], cam1_from_cam0, ref_from_cam0)
+
+    def _lookup(self, target: str, source: str, stamp_ns: int) -> RigidTransform:
+        """reference_from_camera from tf2 (latest available transform)."""
+        if target == source:
+            return RigidTransform.identity()
+        from rclpy.time import Time
+
+        try:
+            return _transform_from_tf(self._tf_buffer.lookup_transform(target, source, Time()))
+        except Exception as exc:  # tf2 raises several exception types (lookup, connectivity, extrapolation)
+            raise FrameError(Problem.NO_TRANSFORM, f"no TF from {target} to {source}: {exc}") from exc

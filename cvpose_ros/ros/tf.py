@@ -1,0 +1,104 @@
+"""TF for skeletons (REP 155 naming) and camera extrinsics, published with tf2's own QoS.
+
+Per person: a root frame (default `body_<id>`) at the pelvis, child of the reference frame, and one frame per joint
+(default `<joint>_<id>`), child of the root, translated by the joint's offset from the pelvis. The tree is flat
+(joints hang off the root, not off each other) so a missing joint never cuts its descendants off the tree; all
+rotations are identity because only positions are estimated. Joints that are NaN get no transform.
+
+Built without tf2_ros (not installable in the venv): messages are `tf2_msgs/TFMessage` on `/tf` and `/tf_static`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import TransformStamped
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
+
+from cvpose_ros.camera import RigidTransform
+from cvpose_ros.ros.conversions import ns_to_stamp
+from cvpose_ros.skeleton import H36M17, PELVIS
+
+# The profiles tf2_ros uses for its broadcasters and listeners.
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
+                    history=HistoryPolicy.KEEP_LAST)
+TF_STATIC_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
+
+_HIPS = (1, 4)
+
+
+@dataclass(frozen=True)
+class TfNaming:
+    """Frame names of a person: `prefix + root_format.format(id=...)` and `prefix + joint_format.format(...)`."""
+
+    prefix: str = ""
+    root_format: str = "body_{id}"
+    joint_format: str = "{joint}_{id}"
+
+    def root(self, track_id: int) -> str:
+        return self.prefix + self.root_format.format(id=int(track_id))
+
+    def joint(self, joint_name: str, track_id: int) -> str:
+        return self.prefix + self.joint_format.format(joint=joint_name, id=int(track_id))
+
+    def validate(self) -> None:
+        """Raise ValueError when the formats do not give distinct, slash-free frame names."""
+        try:
+            root, joint = self.root(0), self.joint("pelvis", 0)
+            distinct = self.root(1) != root and self.joint("pelvis", 1) != joint and self.joint("head", 0) != joint
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"bad TF name format: {exc}; use the fields {{id}} and {{joint}}") from exc
+        if not distinct or root == joint:
+            raise ValueError("TF name formats must contain {id} (root) and {joint} and {id} (joints)")
+        if root.startswith("/") or joint.startswith("/"):
+            raise ValueError("TF frame names must not start with '/'")
+
+
+def root_positions(joints: np.ndarray) -> np.ndarray:
+    """(P, 3) root of each person: the pelvis, or the mid-hip when the pelvis is missing (NaN when neither)."""
+    mid_hip = joints[:, list(_HIPS)].mean(axis=1)
+    pelvis = joints[:, PELVIS]
+    return np.where(np.isfinite(pelvis).all(axis=-1, keepdims=True), pelvis, mid_hip)
+
+
+def _transform(stamp, parent: str, child: str, xyz, quat_xyzw=(0.0, 0.0, 0.0, 1.0)) -> TransformStamped:
+    tf = TransformStamped()
+    tf.header.stamp = stamp
+    tf.header.frame_id = parent
+    tf.child_frame_id = child
+    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(v) for v in xyz)
+    r = tf.transform.rotation
+    r.x, r.y, r.z, r.w = (float(v) for v in quat_xyzw)
+    return tf
+
+
+def skeleton_transforms(stamp_ns: int, reference_frame: str, track_ids: np.ndarray, joints: np.ndarray,
+                        naming: TfNaming = TfNaming()) -> TFMessage:
+    """TFMessage with the root and joint frames of every person whose root is known (NaN joints skipped)."""
+    stamp = ns_to_stamp(stamp_ns)
+    roots = root_positions(joints)
+    offsets = joints - roots[:, None, :]
+    finite = np.isfinite(offsets).all(axis=-1)
+    msg = TFMessage()
+    for tid, root, offset, ok in zip(track_ids, roots, offsets, finite, strict=True):
+        if not np.isfinite(root).all():
+            continue
+        root_frame = naming.root(int(tid))
+        msg.transforms.append(_transform(stamp, reference_frame, root_frame, root))
+        msg.transforms.extend(_transform(stamp, root_frame, naming.joint(H36M17.joint_names[j], int(tid)), offset[j])
+                              for j in np.nonzero(ok)[0])
+    return msg
+
+
+def static_camera_transforms(stamp_ns: int, reference_frame: str,
+                             cameras: list[tuple[str, RigidTransform]]) -> TFMessage:
+    """Static transforms reference -> camera optical frame from (frame_id, reference_from_camera) pairs.
+
+    A camera whose frame is the reference frame itself is skipped (a frame cannot be its own parent).
+    """
+    stamp = ns_to_stamp(stamp_ns)
+    return TFMessage(transforms=[_transform(stamp, reference_frame, frame_id, pose.t, pose.quaternion())
+                                 for frame_id, pose in cameras if frame_id != reference_frame])

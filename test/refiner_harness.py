@@ -1,0 +1,130 @@
+"""Shared harness of the refiner node tests: the node under test plus a 'rig' node that plays two cameras.
+
+Both live in a private rclpy Context (domain from ROS_DOMAIN_ID) and are driven by spin_once loops with deadlines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+import rclpy
+from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, stamp_to_ns
+from cvpose_ros.ros.refiner_node import RefinerNode
+from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS
+from cvpose_ros.synthetic import Rig, camera_info_fields
+
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def rig_parameters(rig: Rig, **extra) -> list[Parameter]:
+    """Node parameters putting camera 1 where the rig has it, in camera 0's optical frame (the default)."""
+    cam0_from_cam1 = rig.cam1_from_cam0.inverse()
+    values = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
+              "diagnostics_period": 0.2, "warn_throttle": 0.0, **extra}
+    return [Parameter(k, value=v) for k, v in values.items()]
+
+
+def camera_info_msg(rig: Rig, cam: int, stamp_ns: int = 0) -> CameraInfo:
+    fields = camera_info_fields(rig.cameras[cam])
+    msg = CameraInfo(width=fields["width"], height=fields["height"], distortion_model=fields["distortion_model"],
+                     d=fields["d"], k=fields["k"], r=fields["r"], p=fields["p"])
+    msg.header.frame_id = fields["frame_id"]
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    return msg
+
+
+class Harness:
+    """The node under test and a rig node publishing its inputs and recording all its outputs."""
+
+    def __init__(self, parameters: list[Parameter], namespace: str = "") -> None:
+        """`namespace` isolates the node's relative topics from other harnesses alive in the same domain."""
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        try:
+            self.node = RefinerNode(context=self.context, parameter_overrides=parameters, namespace=namespace)
+        except Exception:
+            rclpy.shutdown(context=self.context)
+            raise
+        self.rig = rclpy.create_node("fake_rig", context=self.context, namespace=namespace)
+        self.pub_kp = [self.rig.create_publisher(Keypoints2D, f"cam{c}/keypoints", RELIABLE) for c in (0, 1)]
+        self.pub_info = [self.rig.create_publisher(CameraInfo, f"cam{c}/camera_info", RELIABLE) for c in (0, 1)]
+        self.received: dict[str, list] = defaultdict(list)
+        self.last_stamp = 0  # latest keypoint stamp a test sent (stamps must increase for the synchroniser)
+        for topic, kind, qos in (("skeletons", Skeleton3DArray, RELIABLE), ("skeletons_coarse", Skeleton3DArray,
+                                 RELIABLE), ("skeleton_markers", MarkerArray, RELIABLE), ("/tf", TFMessage, TF_QOS),
+                                 ("/tf_static", TFMessage, TF_STATIC_QOS), ("/diagnostics", DiagnosticArray,
+                                                                           RELIABLE)):
+            self.rig.create_subscription(kind, topic, lambda m, t=topic: self.received[t].append(m), qos)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.rig)
+        self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.pub_kp + self.pub_info)
+                        and self.pub_skeletons_seen(), 10.0, "discovery")
+
+    def pub_skeletons_seen(self) -> bool:
+        return self.rig.count_publishers(self.rig.resolve_topic_name("skeletons")) > 0
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rig.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+    def now_ns(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def spin_until(self, condition, timeout_s: float = 3.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def spin_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def send_camera_info(self, rig: Rig, infos: tuple[CameraInfo, CameraInfo] | None = None) -> None:
+        infos = infos or (camera_info_msg(rig, 0), camera_info_msg(rig, 1))
+        for pub, msg in zip(self.pub_info, infos, strict=True):
+            pub.publish(msg)
+        self.spin_for(0.05)
+
+    def send_keypoints(self, msgs: tuple[Keypoints2D, Keypoints2D]) -> None:
+        for pub, msg in zip(self.pub_kp, msgs, strict=True):
+            pub.publish(msg)
+
+    def skeletons_at(self, stamp_ns: int, topic: str = "skeletons") -> Skeleton3DArray | None:
+        return next((m for m in self.received[topic] if stamp_to_ns(m.header.stamp) == stamp_ns), None)
+
+    def frame(self, stamp_ns: int, kp: tuple[np.ndarray, np.ndarray], conf: tuple[np.ndarray, np.ndarray],
+              frame_ids=("cam0_optical_frame", "cam1_optical_frame"), track_ids=(None, None),
+              layout: str = "h36m17", timeout_s: float = 3.0) -> Skeleton3DArray:
+        """Publish one keypoint pair and wait for the refined skeletons with the same stamp."""
+        self.send_keypoints(tuple(keypoints_to_msg(stamp_ns, frame_ids[c], kp[c], conf[c], track_ids[c], layout)
+                                  for c in (0, 1)))
+        topics = ("skeletons", "skeletons_coarse") if self.node.pub_coarse is not None else ("skeletons",)
+        self.spin_until(lambda: all(self.skeletons_at(stamp_ns, t) is not None for t in topics), timeout_s,
+                        f"skeletons at {stamp_ns}")
+        return self.skeletons_at(stamp_ns)
+
+    def latest_diagnostics(self, after: float = 0.5) -> dict[str, str]:
+        """Key/values of the first /diagnostics message published at least `after` seconds from now."""
+        from cvpose_ros.ros.diagnostics import diagnostics_values
+
+        self.spin_for(after)
+        count = len(self.received["/diagnostics"])
+        self.spin_until(lambda: len(self.received["/diagnostics"]) > count, 3.0, "diagnostics")
+        return diagnostics_values(self.received["/diagnostics"][-1])

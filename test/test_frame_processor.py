@@ -1,0 +1,131 @@
+"""Keypoint validation and the plain per-frame pipeline (no rclpy): truth recovery, ids, frames, refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cvpose_ros.camera import RigidTransform
+from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
+from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput, validate_view
+
+RIG = make_rig("demo")
+SETUP = CameraSetup(RIG.cameras[0].model, RIG.cameras[1].model, RIG.cam1_from_cam0)
+SCENE = generate_scene(3, 1.0, 30.0, seed=9)  # everyone fully visible in both views all the time
+VIEWS = project_scene(SCENE, RIG, noise=None)
+TRUTH_CAM0 = RIG.cameras[0].world_to_camera(SCENE.joints)
+
+
+def view(cam: int, t: int, order=None, layout: str = "h36m17", stamp: int = 0) -> ViewInput:
+    v = VIEWS[cam]
+    order = range(v.keypoints.shape[1]) if order is None else order
+    people = [PersonInput(-1, v.keypoints[t, p, :, 0], v.keypoints[t, p, :, 1],
+                          np.where(np.isfinite(v.keypoints[t, p, :, 0]), 0.9, 0.0)) for p in order]
+    return ViewInput(stamp, f"cam{cam}", layout, people)
+
+
+def person(n=17, value=100.0, conf=0.9) -> PersonInput:
+    return PersonInput(-1, np.full(n, value), np.full(n, value), np.full(n, conf))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validate_view
+def test_wrong_lengths_drop_only_that_person():
+    bad_x = PersonInput(-1, np.zeros(16), np.zeros(17), np.ones(17))
+    bad_conf = PersonInput(-1, np.zeros(17), np.zeros(17), np.ones(3))
+    out = validate_view(ViewInput(0, "c", "", [person(), bad_x, bad_conf, person(value=5.0)]), "h36m17", 0.1)
+    assert out.num_people == 2 and out.problems[Problem.BAD_ARRAY_SIZES] == 2
+    np.testing.assert_array_equal(out.pixels[1], np.full((17, 2), 5.0))
+
+
+def test_nan_and_inf_mark_joints_missing_and_are_counted_unless_documented():
+    p = person()
+    p.x[2], p.y[5], p.confidence[7] = np.nan, np.inf, np.nan
+    documented = person()
+    documented.x[3] = documented.y[3] = np.nan
+    documented.confidence[3] = 0.0  # the message's own "missing" marker: not a problem
+    out = validate_view(ViewInput(0, "c", "h36m17", [p]), "h36m17", 0.1)
+    assert out.problems[Problem.NAN_KEYPOINTS] == 1
+    assert np.isnan(out.pixels[0, [2, 5, 7]]).all() and (out.confidence[0, [2, 5, 7]] == 0).all()
+    assert validate_view(ViewInput(0, "c", "h36m17", [documented]), "h36m17", 0.1).problems[
+        Problem.NAN_KEYPOINTS] == 0
+
+
+def test_low_confidence_and_too_few_joints():
+    p = person(conf=0.05)
+    p.confidence[:6] = 0.5
+    out = validate_view(ViewInput(0, "c", "h36m17", [p]), "h36m17", 0.1, min_valid_joints=6)
+    assert out.num_people == 1 and (out.confidence[0] > 0).sum() == 6
+    p.confidence[0] = 0.0
+    out = validate_view(ViewInput(0, "c", "h36m17", [p]), "h36m17", 0.1, min_valid_joints=6)
+    assert out.num_people == 0 and out.problems[Problem.TOO_FEW_JOINTS] == 1
+
+
+def test_layout_resolution():
+    with pytest.raises(FrameError, match="body25") as err:
+        validate_view(ViewInput(0, "c", "body25", [person()]), "h36m17", 0.1)
+    assert err.value.problem is Problem.UNKNOWN_LAYOUT
+    coco = validate_view(ViewInput(0, "c", "coco17", [person()]), "h36m17", 0.1)  # message wins over default
+    h36m = validate_view(ViewInput(0, "c", "", [person()]), "coco17", 0.1)  # empty: default
+    assert coco.num_people == h36m.num_people == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SkeletonPipeline
+def test_pipeline_recovers_truth_with_stable_ids_in_the_reference_frame():
+    world_from_cam0 = RIG.cameras[0].cam_from_world.inverse()
+    setup = CameraSetup(SETUP.cam0, SETUP.cam1, SETUP.cam1_from_cam0, reference_from_cam0=world_from_cam0)
+    pipeline = SkeletonPipeline()
+    rng = np.random.default_rng(0)
+    first_ids = None
+    for t in range(0, 30, 3):
+        order = rng.permutation(3)
+        result = pipeline.process(setup, view(0, t), view(1, t, order))
+        assert not result.refined_applied and result.processing_ms > 0
+        np.testing.assert_array_equal(result.refined.joints, result.coarse.joints)
+        np.testing.assert_allclose(result.coarse.joints, SCENE.joints[t], atol=1e-6)  # outputs in the world frame
+        assert (result.coarse.reprojection_error < 1e-3).all()
+        first_ids = result.coarse.track_ids if first_ids is None else first_ids
+        np.testing.assert_array_equal(result.coarse.track_ids, first_ids)
+
+
+def test_person_seen_by_one_camera_is_reported_not_estimated():
+    result = SkeletonPipeline().process(SETUP, view(0, 0), view(1, 0, order=[0, 2]))
+    assert len(result.coarse.track_ids) == 2 and result.problems[Problem.UNMATCHED_PEOPLE] == 1
+    empty = SkeletonPipeline().process(SETUP, ViewInput(0, "c", "", []), ViewInput(0, "c", "", []))
+    assert empty.refined.joints.shape == (0, 17, 3) and empty.problems[Problem.NO_PEOPLE] == 1
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Two tiny real CV-UGCN checkpoints: one whose output layer is zero (residual 0) and one untrained."""
+    pytest.importorskip("torch")
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    return {name: make_tiny_checkpoint(folder / f"{name}.pt", zero_residual=name == "zero_residual")
+            for name in ("zero_residual", "untrained")}
+
+
+def test_pipeline_refines_all_people_in_one_batch(checkpoints):
+    from cvpose_ros.refiner import Refiner
+
+    zero = SkeletonPipeline(Refiner(checkpoints["zero_residual"], "cpu"))
+    result = zero.process(SETUP, view(0, 4), view(1, 4, [1, 2, 0]))
+    assert result.refined_applied and len(result.refined.track_ids) == 3
+    # zero residual: refined = coarse up to fusing the two views' DLT estimates
+    np.testing.assert_allclose(result.refined.joints, result.coarse.joints, atol=1e-6)
+    untrained = SkeletonPipeline(Refiner(checkpoints["untrained"], "cpu")).process(SETUP, view(0, 4), view(1, 4))
+    moved = np.linalg.norm(untrained.refined.joints - untrained.coarse.joints, axis=-1)
+    assert np.isfinite(moved).all() and moved.mean() > 1e-4  # the network really ran on every person
+    np.testing.assert_array_equal(untrained.refined.track_ids, untrained.coarse.track_ids)
+
+
+def test_reference_frame_transform_matches_camera_pose():
+    shifted = CameraSetup(SETUP.cam0, SETUP.cam1, SETUP.cam1_from_cam0,
+                          RigidTransform.from_quaternion([0, 0, np.sin(0.3), np.cos(0.3)], [1.0, 2.0, 3.0]))
+    a = SkeletonPipeline().process(SETUP, view(0, 2), view(1, 2))
+    b = SkeletonPipeline().process(shifted, view(0, 2), view(1, 2))
+    np.testing.assert_allclose(b.coarse.joints, shifted.reference_from_cam0.apply(a.coarse.joints), atol=1e-9)
+    np.testing.assert_allclose(a.coarse.joints, TRUTH_CAM0[2], atol=1e-6)
