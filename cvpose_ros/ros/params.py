@@ -30,6 +30,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
                                           "from camera 0 (baseline > 0) with extrinsics_source=parameters."),
     "cam1.rotation": ([0.0, 0.0, 0.0, 1.0], "Camera 1 orientation in reference_frame (quaternion x y z w)."),
     "device": ("auto", "Torch device for refinement: auto (CUDA when available) | cpu | cuda | cuda:N."),
+    "cpu_threads": (1, "Torch intra-op threads when refining on the CPU; 0 = torch's default (all cores). One "
+                       "thread gives the lowest latency for a few people on small or shared CPUs."),
     "checkpoint": ("", "Refiner weights file; empty = the packaged default weights (refinement off if none)."),
     "refine": (True, "Run CV-UGCN refinement; false publishes triangulation only on both topics."),
     "layout": ("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
@@ -68,6 +70,7 @@ class RefinerParams:
     frame_ids: tuple[str, str]
     reference_from_cams: tuple[RigidTransform, RigidTransform]
     device: str
+    cpu_threads: int
     checkpoint: str
     refine: bool
     layout: str
@@ -172,9 +175,11 @@ def validate(values: dict) -> RefinerParams:
     device = values["device"].strip().lower()
     _check(device == "auto" or device == "cpu" or device.startswith("cuda"),
            f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
+    _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses, device=device,
+        cpu_threads=int(values["cpu_threads"]),
         checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"],
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),

@@ -97,7 +97,8 @@ class RefinerNode(Node):
         from cvpose_ros.refiner import Refiner
 
         try:
-            refiner = Refiner(self.params.checkpoint or None, self.params.device)
+            refiner = Refiner(self.params.checkpoint or None, self.params.device,
+                              num_threads=self.params.cpu_threads or None)
         except (CheckpointError, ValueError, OSError) as exc:
             raise StartupError(f"cannot load refiner: {exc}") from exc
         self.diag.refinement_state = ("on: " if refiner.enabled else "disabled: ") + refiner.reason
