@@ -81,8 +81,9 @@ def test_parameter_file_lists_every_parameter_with_its_default():
     assert params == defaults()
     assert set(PARAMETER_DOCS) == set(params)
     DetectorConfig(**params)  # valid as shipped
-    docs = (REPO / "docs" / "detector.md").read_text()
-    assert all(f"`{name}`" in docs for name in params)
+    for doc in ("docs/detector.md", "README.md"):
+        text = (REPO / doc).read_text()
+        assert all(f"| `{name}` |" in text for name in params), doc
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="ROS 2 launch/launch_ros not installed")

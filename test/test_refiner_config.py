@@ -34,9 +34,13 @@ def test_yaml_lists_every_parameter_with_its_default():
         assert values[name] == default, name
 
 
-def test_docs_table_lists_every_parameter():
-    doc = (REPO / "docs" / "refiner_node.md").read_text()
-    documented = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", doc, flags=re.MULTILINE))
+@pytest.mark.parametrize("doc_path", ["docs/refiner_node.md", "README.md"])
+def test_docs_table_lists_every_parameter(doc_path):
+    doc = (REPO / doc_path).read_text()
+    start = doc.index("refiner_node") if doc_path == "README.md" else 0
+    section = doc[doc.index("| parameter | default | meaning |", start):]
+    table = section[:section.index("\n\n")]
+    documented = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", table, flags=re.MULTILINE))
     assert documented == set(PARAMETERS)
 
 
