@@ -84,11 +84,15 @@ def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict
         rclpy.spin_once(driver, timeout_sec=0.05)
         if time.monotonic() > deadline:
             raise RuntimeError("no discovery between the bench driver and the node")
-    for c, pub in enumerate(infos):
+    info_msgs = []
+    for c in (0, 1):
         f = camera_info_fields(rig.cameras[c])
         msg = CameraInfo(width=f["width"], height=f["height"], distortion_model=f["distortion_model"], d=f["d"],
                          k=f["k"], r=f["r"], p=f["p"])
         msg.header.frame_id = f["frame_id"]
+        info_msgs.append(msg)
+    # camera_info goes out with every frame, as camera drivers do: the node's inputs are best effort.
+    for pub, msg in zip(infos, info_msgs, strict=True):
         pub.publish(msg)
     time.sleep(0.5)
     rclpy.spin_once(driver, timeout_sec=0.05)
@@ -99,6 +103,9 @@ def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict
         stamp = 1_000_000_000 + int(t * 1e9 / FPS)
         msgs = [keypoints_to_msg(stamp, f"cam{c}_optical_frame", views[c].keypoints[t], views[c].confidence[t])
                 for c in (0, 1)]
+        for pub, msg in zip(infos, info_msgs, strict=True):
+            msg.header.stamp = msgs[0].header.stamp
+            pub.publish(msg)
         pubs[0].publish(msgs[0])
         pubs[1].publish(msgs[1])
         if t >= FPS:

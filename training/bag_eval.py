@@ -16,7 +16,7 @@ import numpy as np
 import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
@@ -109,7 +109,7 @@ def evaluate_bag(path: str | Path, opts: EvalOptions) -> dict:
         if opts.out_bag:
             recorder = BagRecorder(opts.out_bag, OUTPUTS, opts.storage, context=context)
             nodes.append(recorder)
-        executor = MultiThreadedExecutor(num_threads=3, context=context)
+        executor = SingleThreadedExecutor(context=context)
         for node in nodes:
             executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -169,10 +169,11 @@ def _replay(messages: list, pair_of: dict, player: _Player, collector: OutputCol
             continue
         published_at[k] = time.time_ns()
         bar.update(1)
-        if not opts.realtime:  # wait for the node before the next pair
+        if not opts.realtime:  # wait for the node before the next pair (the collector sets the event per output)
             deadline = time.monotonic() + opts.output_timeout
-            while collector.store.count("skeletons") <= before and time.monotonic() < deadline:
-                time.sleep(0.0005)
+            while collector.store.count("skeletons") <= before and (left := deadline - time.monotonic()) > 0:
+                collector.store.event.wait(left)
+                collector.store.event.clear()
     bar.close()
     return published_at
 

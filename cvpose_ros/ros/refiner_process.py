@@ -1,8 +1,7 @@
 """Run `refiner_node` in a child process with a parameter file, as a robot would (used by the demo).
 
-Why a process and not a thread: the node's per-frame Python work (messages, markers, TF) and the demo's own
-nodes (scene, recorder, scorer) share one interpreter lock in a single process; on a 2-core machine that capped the
-graph at about 17 Hz with refinement on. In its own process the node gets a core of its own.
+The demo then exercises the node exactly as deployed: its console entry point, a YAML parameter file, its own
+interpreter (and core), DDS between processes. The node's output goes to a log file next to the parameters.
 """
 
 from __future__ import annotations
