@@ -14,12 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, PersonKeypoints2D
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -27,6 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from cvpose_ros.detection import DetectorError, create_backend, finalize
 from cvpose_ros.detection.config import PARAMETER_DOCS, RUNTIME_PARAMETERS, DetectorConfig, defaults
 from cvpose_ros.detection.image_conversion import ImageConversionError, ImageConverter
+from cvpose_ros.ros.entry import run_node
 
 WARN_THROTTLE_S = 5.0
 
@@ -157,7 +156,9 @@ class DetectorNode(Node):
         c.period_times_ms, c.period_failures = [], 0
 
     def destroy_node(self) -> None:
-        self.backend.close()
+        backend = getattr(self, "backend", None)  # absent when the constructor failed
+        if backend is not None:
+            backend.close()
         super().destroy_node()
 
 
@@ -168,23 +169,8 @@ def _person_msg(keypoints: np.ndarray, confidence: np.ndarray) -> PersonKeypoint
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script `detector_node` / `cvpose-detector`."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DetectorNode()
-        rclpy.spin(node)
-    except (DetectorError, ValueError, ParameterException) as exc:  # bad parameters or backend: one clear message
-        print(f"detector_node: {exc}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    """Console script `detector_node` / `cvpose-detector`; exit status 1 on bad parameters or backend."""
+    return run_node(DetectorNode, "detector_node: ", (DetectorError, ValueError, ParameterException), args)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,10 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
@@ -25,6 +23,7 @@ from visualization_msgs.msg import MarkerArray
 from cvpose_ros.frame_processor import FrameResult, SkeletonPipeline, Skeletons
 from cvpose_ros.ros.conversions import keypoints_from_msg, skeletons_to_msg, stamp_to_ns
 from cvpose_ros.ros.diagnostics import NodeDiagnostics
+from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.extrinsics import CalibrationCache, ExtrinsicsUnavailable
 from cvpose_ros.ros.markers import delete_all_markers, skeleton_markers
 from cvpose_ros.ros.params import ParameterError, RefinerParams, read_parameters
@@ -217,21 +216,7 @@ class RefinerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point (`refiner_node`, `cvpose-refiner`); exit status 1 on an invalid configuration."""
-    rclpy.init(args=args)
-    try:
-        node = RefinerNode()
-    except (ParameterError, StartupError) as exc:
-        print(f"refiner_node: cannot start: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(RefinerNode, "refiner_node: cannot start: ", (ParameterError, StartupError), args)
 
 
 if __name__ == "__main__":

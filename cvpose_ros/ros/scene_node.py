@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
-import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -22,6 +21,7 @@ from tf2_msgs.msg import TFMessage
 
 from cvpose_ros import synthetic
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_to_msg
+from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.tf import TF_STATIC_QOS, static_camera_transforms
 
 WORLD_FRAME = "world"
@@ -126,21 +126,7 @@ class SceneNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of `scene_publisher` (ROS arguments such as `--ros-args -p num_people:=2` apply)."""
-    rclpy.init(args=args)
-    try:
-        node = SceneNode()
-    except ValueError as err:
-        print(f"scene_publisher: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SceneNode, "scene_publisher: ", (ValueError,), args, error_status=2)
 
 
 if __name__ == "__main__":
