@@ -10,6 +10,7 @@ writes `demo_output/demo_bag` and `demo_output/skeletons.png`.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import threading
@@ -213,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{n['processing_ms_max']} ms max")
     print(f"  rosbag2 (mcap)    : {r['bag']} ({r['bag_messages']} messages)")
     print(f"  picture           : {r['figure']}")
-    print(f"  wall time         : {time.monotonic() - start:.0f} s")
+    r["wall_time_s"] = round(time.monotonic() - start, 1)
+    results = Path(args.out) / "results.json"
+    results.write_text(json.dumps(r, indent=2, default=str))
+    print(f"  results           : {results}")
+    print(f"  wall time         : {r['wall_time_s']:.0f} s")
     return 0 if r["frames_out"] > 0 else 1
 
 

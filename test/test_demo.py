@@ -1,9 +1,11 @@
 """The demo end to end (short run): scene node -> refiner node -> recorder + scoring; bag and picture left behind."""
 
+import json
 import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cvpose_ros import bag_io, demo
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINT
@@ -25,6 +27,8 @@ def test_demo_runs_the_graph_and_reports(tmp_path: Path, capsys) -> None:
     else:
         assert refined == triangulation  # refinement off: the node passes triangulation through
 
+    results = json.loads((out / "results.json").read_text())
+    assert results["triangulation"]["mpjpe_mm"] == pytest.approx(triangulation, abs=0.05)
     png = out / "skeletons.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     topics = bag_io.bag_topics(out / "demo_bag")
