@@ -13,7 +13,6 @@ import argparse
 import json
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np
 import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
@@ -30,6 +28,7 @@ from visualization_msgs.msg import MarkerArray
 from cvpose_ros import bag_io
 from cvpose_ros.demo_figure import save_skeleton_figure
 from cvpose_ros.ros.diagnostics import diagnostics_values
+from cvpose_ros.ros.graph import BackgroundGraph
 from cvpose_ros.ros.recorder import BagRecorder, OutputCollector, ReceivedSkeletons
 from cvpose_ros.ros.refiner_process import RefinerProcess
 from cvpose_ros.ros.scene_node import SceneNode, extrinsics_parameters
@@ -93,30 +92,25 @@ def run_demo(args: argparse.Namespace) -> dict:
     if bag_path.exists():
         shutil.rmtree(bag_path)  # our own previous run
     out.mkdir(parents=True, exist_ok=True)
-    context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    nodes, executor, spinner, recorder, process = [], None, None, None, None
+    graph = BackgroundGraph()
+    context = graph.context
+    process = None
     try:
         scene = SceneNode(context=context, parameter_overrides=[
             Parameter("num_people", value=args.people), Parameter("duration", value=max(args.duration, 1.0)),
             Parameter("rate", value=args.rate), Parameter("rig", value=args.rig),
             Parameter("noise", value=args.noise), Parameter("seed", value=args.seed)])
         scene.pause()
-        nodes.append(scene)
+        graph.add(scene)
         if args.in_process:
-            nodes.append(_in_process_refiner(args, scene, context))
+            graph.add(_in_process_refiner(args, scene, context))
         else:
             process = RefinerProcess(_refiner_parameters(args, scene), out, args.torch_threads)
-        recorder = BagRecorder(bag_path, RECORDED, "mcap", context=context)
-        collector = OutputCollector(context=context)
-        nodes += [recorder, collector]
+        recorder = graph.add(BagRecorder(bag_path, RECORDED, "mcap", context=context))
+        collector = graph.add(OutputCollector(context=context))
         truth_by_stamp: dict[int, np.ndarray] = {}
         scene.on_frame = lambda stamp, t: truth_by_stamp.__setitem__(stamp, scene.scene.joints[t])
-        executor = SingleThreadedExecutor(context=context)
-        for node in nodes:
-            executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        graph.start()
         node_died = (lambda: not process.alive()) if process else (lambda: False)
         _wait_until(lambda: node_died() or (collector.count_publishers("skeletons") >= 1
                                             and scene.count_subscribers("cam0/keypoints") >= 2), 90.0)
@@ -134,15 +128,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     finally:
         if process is not None:
             process.stop()
-        if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=2.0)
-        if recorder is not None:
-            recorder.close()
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        graph.close()
     stats = diagnostics_values(collector.store.diagnostics[-1]) if collector.store.diagnostics else {}
     result = _report(out, bag_path, truth_by_stamp, collector.store.by_topic, stats.get("refinement", "unknown"),
                      recorder.count)

@@ -7,7 +7,6 @@ drop), so the replay runs at the node's own pace. With `realtime`, messages go o
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ import numpy as np
 import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
@@ -27,6 +25,7 @@ from tqdm import tqdm
 from cvpose_ros import bag_io
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.ros.conversions import ns_to_stamp, stamp_to_ns
+from cvpose_ros.ros.graph import BackgroundGraph
 from cvpose_ros.ros.recorder import BagRecorder, OutputCollector
 from cvpose_ros.scoring import PoseScore, latency_summary, rate_hz
 from training.data.bags import Recording, load_recording
@@ -93,9 +92,8 @@ def evaluate_bag(path: str | Path, opts: EvalOptions) -> dict:
     for k, (f0, f1) in enumerate(rec.pairs):
         pair_of[(0, f0.stamp_ns)] = pair_of[(1, f1.stamp_ns)] = k
     messages = list(bag_io.read_messages(path, list(PLAYED)))
-    context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    nodes, executor, spinner, recorder = [], None, None, None
+    graph = BackgroundGraph()
+    context = graph.context
     try:
         import torch
 
@@ -103,17 +101,13 @@ def evaluate_bag(path: str | Path, opts: EvalOptions) -> dict:
 
         if opts.torch_threads > 0:
             torch.set_num_threads(opts.torch_threads)
-        refiner = RefinerNode(context=context, parameter_overrides=node_parameters(rec, opts))
+        refiner = graph.add(RefinerNode(context=context, parameter_overrides=node_parameters(rec, opts)))
         player, collector = _Player(context), OutputCollector(context=context)
-        nodes += [refiner, player.node, collector]
+        graph.add(player.node)
+        graph.add(collector)
         if opts.out_bag:
-            recorder = BagRecorder(opts.out_bag, OUTPUTS, opts.storage, context=context)
-            nodes.append(recorder)
-        executor = SingleThreadedExecutor(context=context)
-        for node in nodes:
-            executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+            graph.add(BagRecorder(opts.out_bag, OUTPUTS, opts.storage, context=context))
+        graph.start()
         deadline = time.monotonic() + 5.0
         while refiner.count_publishers("cam1/keypoints") < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -124,15 +118,7 @@ def evaluate_bag(path: str | Path, opts: EvalOptions) -> dict:
         state = refiner.diag.refinement_state
         problems = {p.value: n for p, n in refiner.diag.problems.items() if n}
     finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
-        if spinner is not None:
-            spinner.join(timeout=2.0)
-        if recorder is not None:
-            recorder.close()
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        graph.close()
     return _report(rec, collector, published_at, state, problems, opts)
 
 
