@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from cvpose_ros.model.dataclass_dict import unknown_fields
+
 
 class ConfigError(ValueError):
     """Invalid training configuration."""
@@ -153,8 +155,7 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping of option: value")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
+    unknown = unknown_fields(TrainConfig, data)
     if unknown:
         raise ConfigError(f"config {path}: unknown option(s) {unknown}")
     return {k: _convert(k, v) for k, v in data.items()}

@@ -17,13 +17,14 @@ part-level unit has 5 live kernels. With the default widths the network has abou
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from cvpose_ros import skeleton
+from cvpose_ros.model.dataclass_dict import strict_from_dict
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,7 @@ class CVUGCNConfig:
     @classmethod
     def from_dict(cls, values: dict) -> CVUGCNConfig:
         """Build from a checkpoint dict; unknown keys raise ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model hyper-parameters {unknown}")
-        return cls(**values)
+        return strict_from_dict(cls, values, "model hyper-parameters")
 
 
 def _second_order_edges(num_nodes: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:

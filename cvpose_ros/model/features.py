@@ -9,10 +9,11 @@ inference can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
+from cvpose_ros.model.dataclass_dict import strict_from_dict
 from cvpose_ros.skeleton import PELVIS
 
 
@@ -37,11 +38,7 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, values: dict) -> FeatureSpec:
         """Build from a checkpoint dict; unknown keys raise ValueError (a newer format this code cannot honour)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown feature options {unknown}")
-        return cls(**values)
+        return strict_from_dict(cls, values, "feature options")
 
 
 def root_positions(coarse: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
