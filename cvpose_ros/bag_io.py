@@ -23,7 +23,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from cvpose_ros.camera import RigidTransform
-from cvpose_ros.skeleton import H36M17
+from cvpose_ros.skeleton import H36M17, get_layout
 
 KEYPOINTS_TOPICS = ("/cam0/keypoints", "/cam1/keypoints")
 CAMERA_INFO_TOPICS = ("/cam0/camera_info", "/cam1/camera_info")
@@ -99,16 +99,18 @@ def camera_info_message(stamp_ns: int, fields: dict) -> Any:
         p=np.asarray(fields["p"], np.float64), binning_x=0, binning_y=0, roi=roi)
 
 
-def skeletons_message(stamp_ns: int, frame_id: str, track_ids: Iterable[int], joints: np.ndarray) -> Any:
-    """Skeleton3DArray (h36m17) from ids and (P, J, 3) joints in metres; confidence 1 for finite joints."""
+def skeletons_message(stamp_ns: int, frame_id: str, track_ids: Iterable[int], joints: np.ndarray,
+                      layout: str = "h36m17") -> Any:
+    """Skeleton3DArray (in `layout`) from ids and (P, J, 3) joints in metres; confidence 1 for finite joints."""
     t = typestore().types
     point = t["geometry_msgs/msg/Point"]
     skeletons = [t["cvpose_ros_msgs/msg/Skeleton3D"](
         track_id=int(i), joints=[point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
         confidence=np.isfinite(pose).all(axis=-1).astype(np.float32), reprojection_error=0.0)
         for i, pose in zip(track_ids, np.asarray(joints, np.float64), strict=True)]
-    return t[SKELETONS_TYPE](header=_header(stamp_ns, frame_id), layout=H36M17.name,
-                             joint_names=list(H36M17.joint_names), skeletons=skeletons)
+    lay = get_layout(layout)
+    return t[SKELETONS_TYPE](header=_header(stamp_ns, frame_id), layout=lay.name,
+                             joint_names=list(lay.joint_names), skeletons=skeletons)
 
 
 def tf_static_message(stamp_ns: int, parent: str, children: Iterable[tuple[str, RigidTransform]]) -> Any:

@@ -33,6 +33,7 @@ from cvpose_ros.ros.recorder import BagRecorder, OutputCollector, ReceivedSkelet
 from cvpose_ros.ros.refiner_process import RefinerProcess
 from cvpose_ros.ros.scene_node import SceneNode, extrinsics_parameters
 from cvpose_ros.scoring import PoseScore, latency_summary, rate_hz
+from cvpose_ros.skeleton import LAYOUTS
 
 RECORDED = {
     "/cam0/keypoints": (Keypoints2D, bag_io.KEYPOINTS_TYPE), "/cam1/keypoints": (Keypoints2D, bag_io.KEYPOINTS_TYPE),
@@ -51,7 +52,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of scene to play (default 30)")
     ap.add_argument("--people", type=int, default=3, help="people in the room (default 3)")
     ap.add_argument("--rate", type=float, default=30.0, help="camera frame rate in Hz (default 30)")
-    ap.add_argument("--noise", default="cpn_like", help="detector noise preset (clean, light, cpn_like, heavy)")
+    ap.add_argument("--noise", default="detector",
+                    help="detector error preset (clean, light, cpn_like, heavy, detector, detector_light; default "
+                         "detector: fixed per-view offsets, one-view left/right swaps, jitter)")
+    ap.add_argument("--layout", default="coco17", choices=sorted(LAYOUTS),
+                    help="keypoint layout the simulated detector publishes (default coco17, as MediaPipe, RTMPose, "
+                         "YOLO-pose); the refiner uses the weights of that layout")
     ap.add_argument("--rig", default="demo", help="camera rig: demo, wide, narrow, random")
     ap.add_argument("--checkpoint", default="", help="refiner weights (default: the packaged weights)")
     ap.add_argument("--torch-threads", type=int, default=1,
@@ -99,7 +105,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         scene = SceneNode(context=context, parameter_overrides=[
             Parameter("num_people", value=args.people), Parameter("duration", value=max(args.duration, 1.0)),
             Parameter("rate", value=args.rate), Parameter("rig", value=args.rig),
-            Parameter("noise", value=args.noise), Parameter("seed", value=args.seed)])
+            Parameter("noise", value=args.noise), Parameter("seed", value=args.seed),
+            Parameter("layout", value=args.layout)])
         scene.pause()
         graph.add(scene)
         if args.in_process:
@@ -131,16 +138,18 @@ def run_demo(args: argparse.Namespace) -> dict:
         graph.close()
     stats = diagnostics_values(collector.store.diagnostics[-1]) if collector.store.diagnostics else {}
     result = _report(out, bag_path, truth_by_stamp, collector.store.by_topic, stats.get("refinement", "unknown"),
-                     recorder.count)
+                     recorder.count, args.layout)
     result["node"] = {k: stats.get(k, "n/a") for k in ("frames_in_cam0", "frames_in_cam1", "synced_pairs",
-                                                        "sync_drops", "processing_ms_mean", "processing_ms_max")}
+                                                        "sync_drops", "processing_ms_mean", "processing_ms_max",
+                                                        "guarded_joints")}
     return result
 
 
 def _report(out: Path, bag_path: Path, truth: dict[int, np.ndarray],
-            outputs: dict[str, list[ReceivedSkeletons]], state: str, bag_messages: int) -> dict:
+            outputs: dict[str, list[ReceivedSkeletons]], state: str, bag_messages: int,
+            layout: str = "h36m17") -> dict:
     """Score, draw and summarise the run."""
-    scores = {name: PoseScore() for name in ("skeletons_coarse", "skeletons")}
+    scores = {name: PoseScore(layout=layout) for name in ("skeletons_coarse", "skeletons")}
     for topic, score in scores.items():
         for item in outputs[topic]:
             if item.stamp_ns in truth:
@@ -148,7 +157,7 @@ def _report(out: Path, bag_path: Path, truth: dict[int, np.ndarray],
     refined = outputs["skeletons"]
     latencies = [o.received_ns - o.stamp_ns for o in refined]
     result = {
-        "refinement": state, "frames_published": len(truth), "frames_out": len(refined),
+        "refinement": state, "layout": layout, "frames_published": len(truth), "frames_out": len(refined),
         "triangulation": scores["skeletons_coarse"].summary(), "refined": scores["skeletons"].summary(),
         "latency": latency_summary(latencies), "rate_hz": rate_hz([o.received_ns for o in refined]),
         "bag": str(bag_path), "bag_messages": bag_messages,
@@ -163,7 +172,7 @@ def _report(out: Path, bag_path: Path, truth: dict[int, np.ndarray],
         out / "skeletons.png",
         [{"truth": truth[p.stamp_ns], "triangulation": coarse_by_stamp[p.stamp_ns], "refined": p.joints}
          for p in picks],
-        [f"t = {(p.stamp_ns - t0) / 1e9:.1f} s" for p in picks], summary)) if picks else None
+        [f"t = {(p.stamp_ns - t0) / 1e9:.1f} s" for p in picks], summary, layout)) if picks else None
     return result
 
 
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cvpose-demo: --people, --duration and --rate must be positive", file=sys.stderr)
         return 2
     print(f"cvpose demo: {args.people} people, {args.duration:.0f} s at {args.rate:.0f} Hz, rig {args.rig}, "
-          f"noise {args.noise} ...", flush=True)
+          f"{args.layout} keypoints, noise {args.noise} ...", flush=True)
     start = time.monotonic()
     try:
         r = run_demo(args)
@@ -190,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['refined']['people_matched']} person-frames scored")
     print(f"  MPJPE (root-rel.) : triangulation {_fmt(tri, 'mm')}  ->  refined {_fmt(ref, 'mm')}"
           + (f"  (ratio {ref / tri:.2f})" if tri and ref else ""))
+    tri_abs, ref_abs = r["triangulation"]["absolute_mpjpe_mm"], r["refined"]["absolute_mpjpe_mm"]
+    print(f"  MPJPE (absolute)  : triangulation {_fmt(tri_abs, 'mm')}  ->  refined {_fmt(ref_abs, 'mm')}"
+          + (f"  (ratio {ref_abs / tri_abs:.2f})" if tri_abs and ref_abs else ""))
     lat = r["latency"]
     print(f"  latency           : p50 {_fmt(lat['p50_ms'], 'ms')}, p99 {_fmt(lat['p99_ms'], 'ms')} "
           f"(keypoints stamped -> skeletons received)")
@@ -197,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     n = r["node"]
     print(f"  refiner node      : {n['synced_pairs']} pairs from {n['frames_in_cam0']}/{n['frames_in_cam1']} keypoint "
           f"messages received, {n['sync_drops']} sync drops; processing {n['processing_ms_mean']} ms mean, "
-          f"{n['processing_ms_max']} ms max")
+          f"{n['processing_ms_max']} ms max; {n['guarded_joints']} joint corrections shortened by the guard")
     print(f"  rosbag2 (mcap)    : {r['bag']} ({r['bag_messages']} messages)")
     print(f"  picture           : {r['figure']}")
     r["wall_time_s"] = round(time.monotonic() - start, 1)

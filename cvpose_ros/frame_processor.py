@@ -2,7 +2,10 @@
 
 The whole per-frame logic of the refiner node without rclpy, so the node, the bag evaluation and the demo share it:
 validate both views -> match people across views -> triangulate all matched people in one batch -> refine them in
-one batch -> express in the reference frame -> assign ids that stay stable over time.
+one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
+allows (`cvpose_ros.guard`) -> express in the reference frame -> assign ids that stay stable over time.
+Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
+h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
 """
 
 from __future__ import annotations
@@ -16,17 +19,28 @@ import numpy as np
 
 from cvpose_ros.association import IdTracker, match_views
 from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.guard import EvidenceGuard, guard_refinement
 from cvpose_ros.skeleton import NUM_JOINTS
 from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
 from cvpose_ros.view_input import Problem, ViewInput, ViewKeypoints, validate_view
 
 
 class RefinerLike(Protocol):
-    """What the pipeline needs from `cvpose_ros.refiner.Refiner`."""
+    """What the pipeline needs from `cvpose_ros.refiner.Refiner` (one layout's weights)."""
 
     enabled: bool
 
     def refine(self, tri: PairTriangulation, cam1_from_cam0: RigidTransform) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def refiner_for(refiner, layout: str) -> RefinerLike | None:
+    """The refiner serving `layout`: from a `LayoutRefiners` (has `for_layout`), or a single `Refiner` when its
+    layout matches (a refiner without a `layout` attribute is taken as h36m17)."""
+    if refiner is None:
+        return None
+    if hasattr(refiner, "for_layout"):
+        return refiner.for_layout(layout)
+    return refiner if getattr(refiner, "layout", "h36m17") == layout else None
 
 
 @dataclass
@@ -41,7 +55,7 @@ class CameraSetup:
 
 @dataclass
 class Skeletons:
-    """P skeletons in the reference frame (h36m17, metres); NaN joints are missing (confidence 0)."""
+    """P skeletons in the reference frame (metres, the frame's layout); NaN joints are missing (confidence 0)."""
 
     track_ids: np.ndarray           # (P,) int64
     joints: np.ndarray              # (P, 17, 3)
@@ -63,15 +77,21 @@ class FrameResult:
     refined_applied: bool
     problems: Counter = field(default_factory=Counter)
     processing_ms: float = 0.0
+    layout: str = "h36m17"
+    guarded_joints: int = 0   # refined joints whose correction the do-no-harm guard shortened
 
 
 class SkeletonPipeline:
     """Stateful per-frame processor (state: the id tracker); not thread-safe, one instance per camera pair."""
 
-    def __init__(self, refiner: RefinerLike | None = None, default_layout: str = "h36m17",
+    def __init__(self, refiner=None, default_layout: str = "h36m17",
                  min_confidence: float = 0.1, min_valid_joints: int = 6, association_max_error_px: float = 25.0,
-                 track_max_distance_m: float = 0.5, track_max_missed_frames: int = 15) -> None:
+                 track_max_distance_m: float = 0.5, track_max_missed_frames: int = 15,
+                 guard: EvidenceGuard | None = None) -> None:
+        """`refiner`: a `LayoutRefiners` (weights per layout), a single `Refiner` (used for its layout) or None."""
         self.refiner = refiner
+        self.guard = guard or EvidenceGuard()
+        self._last_layout: str | None = None
         self.default_layout = default_layout
         self.min_confidence = float(min_confidence)
         self.min_valid_joints = int(min_valid_joints)
@@ -80,7 +100,12 @@ class SkeletonPipeline:
 
     @property
     def refinement_enabled(self) -> bool:
+        """True when some layout has weights."""
         return self.refiner is not None and bool(self.refiner.enabled)
+
+    def refinement_enabled_for(self, layout: str) -> bool:
+        chosen = refiner_for(self.refiner, layout)
+        return chosen is not None and bool(chosen.enabled)
 
     def process(self, cameras: CameraSetup, view0: ViewInput, view1: ViewInput) -> FrameResult:
         """Skeletons of everyone matched in both views. Raises FrameError when the frame is unusable as a whole."""
@@ -88,6 +113,12 @@ class SkeletonPipeline:
         kp0 = validate_view(view0, self.default_layout, self.min_confidence, self.min_valid_joints)
         kp1 = validate_view(view1, self.default_layout, self.min_confidence, self.min_valid_joints)
         problems = kp0.problems + kp1.problems
+        if kp0.layout != kp1.layout:
+            kp0, kp1 = kp0.as_h36m(), kp1.as_h36m()
+            problems[Problem.LAYOUT_MISMATCH] += 1
+        if kp0.layout != self._last_layout:  # ids of one joint definition mean nothing in another
+            self.tracker.reset()
+            self._last_layout = kp0.layout
         i0, i1 = match_views(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0,
                              kp0.pixels, kp0.confidence, kp0.track_ids, kp1.pixels, kp1.confidence, kp1.track_ids,
                              self.association_max_error_px, self.min_confidence)
@@ -96,22 +127,29 @@ class SkeletonPipeline:
             problems[Problem.UNMATCHED_PEOPLE] += unmatched
         if len(view0.people) + len(view1.people) == 0:
             problems[Problem.NO_PEOPLE] += 1
-        coarse, refined, applied = self._estimate(cameras, kp0, kp1, i0, i1)
+        coarse, refined, applied, guarded = self._estimate(cameras, kp0, kp1, i0, i1)
         return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
-                           (time.perf_counter() - start) * 1e3)
+                           (time.perf_counter() - start) * 1e3, kp0.layout, guarded)
 
     def _estimate(self, cameras: CameraSetup, kp0: ViewKeypoints, kp1: ViewKeypoints, i0: np.ndarray,
-                  i1: np.ndarray) -> tuple[Skeletons, Skeletons, bool]:
+                  i1: np.ndarray) -> tuple[Skeletons, Skeletons, bool, int]:
         """Triangulate and refine matched people (one batch each) and give them ids."""
         if len(i0) == 0:
             self.tracker.update(np.zeros((0, NUM_JOINTS, 3)))
-            return Skeletons.empty(), Skeletons.empty(), False
+            return Skeletons.empty(), Skeletons.empty(), False, 0
         tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0.pixels[i0],
                                kp0.confidence[i0], kp1.pixels[i1], kp1.confidence[i1], self.min_confidence)
         coarse_cam0 = np.where(tri.valid[..., None], tri.cam0, np.nan)
-        applied = self.refinement_enabled
-        refined_cam0 = self.refiner.refine(tri, cameras.cam1_from_cam0)[0] if applied else coarse_cam0
+        refiner = refiner_for(self.refiner, kp0.layout)
+        applied = refiner is not None and bool(refiner.enabled)
+        refined_cam0 = refiner.refine(tri, cameras.cam1_from_cam0)[0] if applied else coarse_cam0
         refined_cam0 = np.where(np.isfinite(refined_cam0).all(axis=-1, keepdims=True), refined_cam0, np.nan)
+        guarded = 0
+        if applied and self.guard.enabled:
+            refined_cam0, limited = guard_refinement(
+                coarse_cam0, refined_cam0, tri.reprojection_error, cameras.cam0.project, cameras.cam1.project,
+                cameras.cam1_from_cam0.apply, kp0.pixels[i0], kp1.pixels[i1], self.guard)
+            guarded = int(limited.sum())
         confidence = np.where(tri.valid, 0.5 * (kp0.confidence[i0] + kp1.confidence[i1]), 0.0)
         errors = np.where(tri.valid, tri.reprojection_error, np.nan)
         counts = tri.valid.sum(axis=1)
@@ -124,7 +162,7 @@ class SkeletonPipeline:
         ids[keep] = self.tracker.update(refined_ref[keep])
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])
-        return coarse, refined, applied
+        return coarse, refined, applied, guarded
 
     def reset(self) -> None:
         """Forget tracked ids (after a time jump)."""

@@ -16,12 +16,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from cvpose_ros.skeleton import H36M17, PELVIS, SYMMETRIC_BONES
+from cvpose_ros.skeleton import H36M17, Layout
 from cvpose_ros.torch_geometry import apply_transform, invert_transform, project_points, rotate
 
-_PARENTS = torch.as_tensor(H36M17.bones[:, 0])
-_CHILDREN = torch.as_tensor(H36M17.bones[:, 1])
-_SYM = torch.as_tensor(SYMMETRIC_BONES)  # (S, 2 bones, 2 joints)
 _EPS = 1e-12
 
 
@@ -86,11 +83,11 @@ def bone_lengths(poses: torch.Tensor, bones: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((vec * vec).sum(dim=-1) + _EPS)
 
 
-def symmetry_loss(poses: torch.Tensor, *, delta: float = 1e-3) -> torch.Tensor:
-    """Robust left/right bone-length difference over SYMMETRIC_BONES for poses (..., J, 3) in metres."""
+def symmetry_loss(poses: torch.Tensor, *, delta: float = 1e-3, layout: Layout = H36M17) -> torch.Tensor:
+    """Robust left/right bone-length difference over the layout's symmetric bones, poses (..., J, 3) in metres."""
     valid = _finite_points(poses)
     safe = _zero_invalid(poses, valid)
-    sym = _SYM.to(poses.device)
+    sym = torch.as_tensor(layout.symmetric_bones, device=poses.device)  # (S, 2 bones, 2 joints)
     left = bone_lengths(safe, sym[:, 0])
     right = bone_lengths(safe, sym[:, 1])
     mask = valid[..., sym.reshape(sym.shape[0], -1)].all(dim=-1)
@@ -109,12 +106,14 @@ def transform_consistency_loss(refined0: torch.Tensor, refined1: torch.Tensor, R
     return 0.5 * (_masked_mean(in_cam1, mask) + _masked_mean(in_cam0, mask))
 
 
-def bone_direction_loss(refined0: torch.Tensor, refined1: torch.Tensor, R10: torch.Tensor) -> torch.Tensor:
-    """Mean (1 - cos) between each bone of X1 and the same bone of X0 rotated into camera 1. The reverse direction
-    (X0 against T01*X1) gives the identical value because rotations preserve angles, so it is computed once."""
+def bone_direction_loss(refined0: torch.Tensor, refined1: torch.Tensor, R10: torch.Tensor, *,
+                        layout: Layout = H36M17) -> torch.Tensor:
+    """Mean (1 - cos) between each bone (body-graph edge) of X1 and the same bone of X0 rotated into camera 1. The
+    reverse direction (X0 against T01*X1) gives the identical value because rotations preserve angles."""
     mask_joints = _finite_points(refined0) & _finite_points(refined1)
     x0, x1 = _zero_invalid(refined0, mask_joints), _zero_invalid(refined1, mask_joints)
-    parents, children = _PARENTS.to(x0.device), _CHILDREN.to(x0.device)
+    edges = torch.as_tensor(layout.edge_array, device=x0.device)
+    parents, children = edges[:, 0], edges[:, 1]
     bones0 = rotate(R10.to(x0.dtype), x0[..., children, :] - x0[..., parents, :])
     bones1 = x1[..., children, :] - x1[..., parents, :]
     norms = torch.sqrt((bones0 * bones0).sum(-1) * (bones1 * bones1).sum(-1) + _EPS)
@@ -123,7 +122,7 @@ def bone_direction_loss(refined0: torch.Tensor, refined1: torch.Tensor, R10: tor
     return _masked_mean(1.0 - cosine, mask)
 
 
-def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor, *, root: int = PELVIS) -> torch.Tensor:
+def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor, *, root: int | tuple[int, ...] = 0) -> torch.Tensor:
     """Supervised root-relative mean per-joint distance (metres), NaN-aware; differentiable in `pred`."""
     pred_rel, gt_rel, mask = _root_relative(pred, gt, root)
     diff = _zero_invalid(pred_rel - gt_rel, mask)
@@ -133,18 +132,20 @@ def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor, *, root: int = PELVIS) -> t
 def weak_supervision_loss(refined0: torch.Tensor, refined1: torch.Tensor, kp2d: torch.Tensor, conf: torch.Tensor,
                           K: torch.Tensor, dist: torch.Tensor | None, R10: torch.Tensor, t10: torch.Tensor,
                           weights: WeakLossWeights = WeakLossWeights(), *, gt3d: torch.Tensor | None = None,
-                          reprojection_units: str = "metres") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                          reprojection_units: str = "metres",
+                          layout: Layout = H36M17) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total weighted loss and a dict of the detached unweighted terms (reprojection, symmetry, transform,
     bone_direction, and supervised when gt3d (B, J, 3) in camera 0 is given and weights.supervised > 0)."""
     terms = {
         "reprojection": reprojection_loss(refined0, refined1, kp2d, conf, K, dist, units=reprojection_units),
-        "symmetry": symmetry_loss(torch.stack([refined0, refined1], dim=1)),
+        "symmetry": symmetry_loss(torch.stack([refined0, refined1], dim=1), layout=layout),
         "transform": transform_consistency_loss(refined0, refined1, R10, t10),
-        "bone_direction": bone_direction_loss(refined0, refined1, R10),
+        "bone_direction": bone_direction_loss(refined0, refined1, R10, layout=layout),
     }
     if gt3d is not None and weights.supervised > 0:
         gt1 = apply_transform(R10.to(gt3d.dtype), t10.to(gt3d.dtype), gt3d)
-        terms["supervised"] = 0.5 * (mpjpe_loss(refined0, gt3d) + mpjpe_loss(refined1, gt1))
+        terms["supervised"] = 0.5 * (mpjpe_loss(refined0, gt3d, root=layout.root)
+                                     + mpjpe_loss(refined1, gt1, root=layout.root))
     factors = weights.to_dict()
     total = sum(factors[name] * value for name, value in terms.items())
     return total, {name: value.detach() for name, value in terms.items()}
@@ -152,11 +153,16 @@ def weak_supervision_loss(refined0: torch.Tensor, refined1: torch.Tensor, kp2d: 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Metrics (numpy or torch in, same kind out); units are those of the input.
-def _root_relative(pred: torch.Tensor, gt: torch.Tensor, root: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Root-relative pred/gt and the mask of joints valid in both with a valid root in both."""
+def _root_relative(pred: torch.Tensor, gt: torch.Tensor,
+                   root: int | tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Root-relative pred/gt and the mask of joints valid in both with a valid root in both. `root` is a joint
+    index or the joints whose mean is the root (coco17: both hips)."""
+    index = [root] if isinstance(root, int) else list(root)
     mask = _finite_points(pred) & _finite_points(gt)
-    mask = mask & mask[..., root, None]
-    return pred - pred[..., root, None, :], gt - gt[..., root, None, :], mask
+    mask = mask & mask[..., index].all(dim=-1, keepdim=True)
+    pred_root = pred[..., index, :].mean(dim=-2, keepdim=True)
+    gt_root = gt[..., index, :].mean(dim=-2, keepdim=True)
+    return pred - pred_root, gt - gt_root, mask
 
 
 def _as_tensor(array) -> tuple[torch.Tensor, bool]:
@@ -175,7 +181,7 @@ def _reduce(errors: torch.Tensor, mask: torch.Tensor, reduction: str, to_numpy: 
     return out.numpy() if to_numpy else out
 
 
-def mpjpe(pred, gt, *, root_relative: bool = True, root: int = PELVIS, reduction: str = "mean"):
+def mpjpe(pred, gt, *, root_relative: bool = True, root: int | tuple[int, ...] = 0, reduction: str = "mean"):
     """Mean per-joint position error (protocol #1 when root-relative); poses (..., J, 3), NaN joints ignored."""
     pred_t, to_numpy = _as_tensor(pred)
     gt_t, _ = _as_tensor(gt)

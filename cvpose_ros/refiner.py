@@ -1,7 +1,9 @@
 """Refiner: coarse two-view triangulations -> CV-UGCN-refined poses, for a whole frame of people at once.
 
-Used by the ROS node and the evaluation tools. Without weights it is disabled and passes the coarse poses through,
-so the rest of the system works (triangulation only) before the default weights are trained.
+Weights are per keypoint layout (a checkpoint records its layout): `Refiner` wraps one model, `LayoutRefiners`
+holds one per layout (packaged defaults, overridden by files) and picks the one matching each frame's layout.
+Used by the ROS node and the evaluation tools. Without weights a refiner is disabled and passes the coarse poses
+through, so the rest of the system works (triangulation only).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import numpy as np
 import torch
 
 from cvpose_ros.camera import RigidTransform
-from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, CheckpointError, load_checkpoint, read_metadata
 from cvpose_ros.model.cvugcn import CVUGCN
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import refine_tensors
+from cvpose_ros.skeleton import LAYOUTS, get_layout
 from cvpose_ros.triangulation import PairTriangulation
 
 
@@ -43,8 +46,9 @@ def resolve_device(device: str) -> torch.device:
 class Refiner:
     """Refines every person of a frame in one batch; `enabled` is False (with `reason`) when no weights exist.
 
-    checkpoint: a file path, or None (or "") for the packaged default weights. An explicitly given path that cannot be
-    loaded raises CheckpointError; a missing packaged default only disables refinement.
+    checkpoint: a file path, or None (or "") for the packaged default weights of `layout`. An explicitly given path
+    that cannot be loaded raises CheckpointError; a missing packaged default only disables refinement. `layout` is
+    the file's own layout when a file is given (a different explicit `layout` is an error).
     fuse_views: average the two refined views in one frame (SPEC section 5 measured about 1 mm better); both
     outputs are then exactly related by cam1_from_cam0.
     num_threads: if set, torch's intra-op CPU threads for the whole process (torch.set_num_threads). On a shared or
@@ -52,7 +56,7 @@ class Refiner:
     """
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", fuse_views: bool = True,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, layout: str | None = None):
         self.device = resolve_device(device)
         if num_threads is not None:
             if num_threads < 1:
@@ -63,12 +67,18 @@ class Refiner:
         self.spec: FeatureSpec | None = None
         self.metadata: dict = {}
         use_default = checkpoint is None or str(checkpoint).strip() == ""  # "" = the ROS parameter's default
-        self.checkpoint_path = DEFAULT_CHECKPOINT if use_default else Path(checkpoint)
-        if use_default and not DEFAULT_CHECKPOINT.exists():
+        self.layout = get_layout(layout or "h36m17").name
+        self.checkpoint_path = DEFAULT_CHECKPOINTS[self.layout] if use_default else Path(checkpoint)
+        if use_default and not self.checkpoint_path.exists():
             self.enabled = False
-            self.reason = f"no packaged weights at {DEFAULT_CHECKPOINT.name}; publishing triangulation only"
+            self.reason = (f"no packaged {self.layout} weights ({self.checkpoint_path.name}); publishing "
+                           f"triangulation only")
             return
         loaded = load_checkpoint(self.checkpoint_path, self.device)
+        if layout is not None and loaded.model.layout.name != self.layout:
+            raise CheckpointError(self.checkpoint_path, f"weights are for layout {loaded.model.layout.name!r}, "
+                                                        f"expected {self.layout!r}")
+        self.layout = loaded.model.layout.name
         self.model, self.spec, self.metadata = loaded.model, loaded.spec, loaded.metadata
         self.enabled = True
         self.reason = f"refining with {self.checkpoint_path.name} on {self.device}"
@@ -96,3 +106,42 @@ class Refiner:
                        for a in (cam0, cam1, reprojection_error, valid, R, t)]
             out0, out1 = refine_tensors(self.model, *tensors, spec=self.spec, fuse=self.fuse_views)
             return out0.cpu().numpy(), out1.cpu().numpy()
+
+
+def checkpoint_layout(path: str | Path) -> str:
+    """The layout a checkpoint file records (raises CheckpointError for unreadable files)."""
+    return str(read_metadata(path)["layout"])
+
+
+class LayoutRefiners:
+    """One `Refiner` per keypoint layout: the packaged default of each layout, replaced by the given files (each
+    file serves the layout it records; two files for one layout are an error). `for_layout` returns the refiner
+    of a frame's layout, which may be disabled (no weights: triangulation only, with `reason`)."""
+
+    def __init__(self, checkpoints: list[str | Path] | tuple = (), device: str = "auto", fuse_views: bool = True,
+                 num_threads: int | None = None, layouts: tuple[str, ...] = tuple(LAYOUTS)):
+        chosen: dict[str, Path] = {}
+        for path in checkpoints:
+            if not str(path).strip():
+                continue
+            layout = checkpoint_layout(path)
+            if layout in chosen:
+                raise CheckpointError(path, f"a second checkpoint for layout {layout!r} (first: {chosen[layout]})")
+            chosen[layout] = Path(path)
+        self.refiners = {layout: Refiner(chosen.get(layout), device, fuse_views, num_threads, layout)
+                         for layout in dict.fromkeys((*layouts, *chosen))}
+        self.device = resolve_device(device)
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one layout has weights."""
+        return any(r.enabled for r in self.refiners.values())
+
+    @property
+    def reason(self) -> str:
+        """One line per layout: which weights serve it, or why it is triangulated only."""
+        return "; ".join(f"{layout}: {r.reason}" for layout, r in self.refiners.items())
+
+    def for_layout(self, layout: str) -> Refiner | None:
+        """The refiner of `layout` (None for a layout this set does not know)."""
+        return self.refiners.get(layout)

@@ -1,8 +1,10 @@
 """Scoring estimated skeletons against ground truth over a stream: person matching, MPJPE, latency, rate.
 
 Used by the demo and by `cvpose-bag eval`. MPJPE is Protocol #1 (SPEC section 2): mean joint distance after
-subtracting each skeleton's pelvis, in millimetres; people are matched per frame by optimal assignment on the mean
-joint distance (gated), so unmatched estimates count as extras and unmatched truths as misses.
+subtracting each skeleton's root (pelvis; mid-hip for coco17), in millimetres; the absolute error (no root
+subtracted: where the person is, what a robot needs) is reported beside it. People are matched per frame by optimal
+assignment on the mean joint distance (gated), so unmatched estimates count as extras and unmatched truths as
+misses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from cvpose_ros.association import mean_joint_distance
-from cvpose_ros.skeleton import PELVIS
+from cvpose_ros.skeleton import get_layout
 
 
 def match_people(estimated: np.ndarray, truth: np.ndarray, gate_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -26,11 +28,15 @@ def match_people(estimated: np.ndarray, truth: np.ndarray, gate_m: float = 0.5) 
     return rows[keep], cols[keep]
 
 
-def root_relative_errors(estimated: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(P,) MPJPE in mm of matched (P, J, 3) pairs after subtracting each pelvis; NaN joints ignored."""
-    est = estimated - estimated[:, PELVIS:PELVIS + 1]
-    gt = truth - truth[:, PELVIS:PELVIS + 1]
-    err = np.linalg.norm(est - gt, axis=-1)
+def root_relative_errors(estimated: np.ndarray, truth: np.ndarray, layout: str = "h36m17",
+                         root_relative: bool = True) -> np.ndarray:
+    """(P,) MPJPE in mm of matched (P, J, 3) pairs after subtracting each skeleton's root (the layout's; nothing
+    with `root_relative=False`); NaN joints ignored."""
+    if root_relative:
+        lay = get_layout(layout)
+        estimated = estimated - lay.root_of(estimated)[:, None]
+        truth = truth - lay.root_of(truth)[:, None]
+    err = np.linalg.norm(estimated - truth, axis=-1)
     finite = np.isfinite(err)
     count = finite.sum(axis=-1)
     return np.where(count > 0, 1000.0 * np.where(finite, err, 0.0).sum(axis=-1) / np.maximum(count, 1), np.nan)
@@ -41,7 +47,9 @@ class PoseScore:
     """Accumulates per-person errors, misses and extras over frames."""
 
     gate_m: float = 0.5
+    layout: str = "h36m17"
     errors_mm: list[float] = field(default_factory=list)
+    absolute_errors_mm: list[float] = field(default_factory=list)
     matched: int = 0
     missed: int = 0
     extra: int = 0
@@ -50,9 +58,12 @@ class PoseScore:
     def add(self, estimated: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """Score one frame; returns the matched persons' MPJPE (mm)."""
         est_i, gt_i = match_people(estimated, truth, self.gate_m)
-        errors = root_relative_errors(estimated[est_i], truth[gt_i]) if len(est_i) else np.zeros(0)
+        errors = root_relative_errors(estimated[est_i], truth[gt_i], self.layout) if len(est_i) else np.zeros(0)
+        absolute = root_relative_errors(estimated[est_i], truth[gt_i], self.layout, False) if len(est_i) \
+            else np.zeros(0)
         errors = errors[np.isfinite(errors)]
         self.errors_mm.extend(errors.tolist())
+        self.absolute_errors_mm.extend(absolute[np.isfinite(absolute)].tolist())
         self.matched += len(est_i)
         self.missed += len(truth) - len(est_i)
         self.extra += len(estimated) - len(est_i)
@@ -61,8 +72,10 @@ class PoseScore:
 
     def summary(self) -> dict[str, float | int | None]:
         e = np.asarray(self.errors_mm)
+        a = np.asarray(self.absolute_errors_mm)
         return {"mpjpe_mm": float(e.mean()) if e.size else None,
                 "median_mm": float(np.median(e)) if e.size else None,
+                "absolute_mpjpe_mm": float(a.mean()) if a.size else None,
                 "frames": self.frames, "people_matched": self.matched, "people_missed": self.missed,
                 "people_extra": self.extra}
 

@@ -1,24 +1,58 @@
-"""Skeleton layouts (h36m17, coco17), the coco17 -> h36m17 mapping and the CV-UGCN graph kernels.
+"""Skeleton layouts (h36m17, coco17) as values that travel: joints, drawing/graph edges, root, parts, flips.
 
-Joint order of h36m17 (VideoPose3D style) is the package's native layout: every 3D output uses it.
+A `Layout` holds everything that depends on the joint definition, so the network, losses, noise model, markers and
+TF all work in the layout of the input (a coco17 detector gets a coco17 refiner and coco17 output). Both layouts
+have 17 joints. `to_h36m` maps coco17 to h36m17 for consumers that need Human3.6M joints.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
+def _two_hop(num_nodes: int, edges: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """All node pairs exactly two hops apart in the undirected graph `edges`."""
+    a = np.zeros((num_nodes, num_nodes), dtype=np.int64)
+    for i, j in edges:
+        a[i, j] = a[j, i] = 1
+    two = ((a @ a) > 0) & (a == 0)
+    np.fill_diagonal(two, False)
+    return tuple((int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(two)), strict=True))
+
+
 @dataclass(frozen=True)
 class Layout:
-    """A named joint layout: joint names, parent of each joint (-1 for the root) and left/right joint lists."""
+    """A named joint layout.
+
+    parents: a spanning tree (-1 at the tree root) for bone-wise code; edges: the body graph drawn in RViz and used
+    by the network (the tree plus e.g. the hip-hip and shoulder-shoulder links); root: joints averaged to the body
+    root (pelvis, or mid-hip); parts: left arm, right arm, left leg, right leg, torso/head (U-shaped pooling);
+    swap_groups: joint groups a detector may flip left/right on its own (arms, legs, face); error_scale: relative
+    detector error per joint (extremities worst).
+    """
 
     name: str
     joint_names: tuple[str, ...]
     parents: tuple[int, ...]
     left: tuple[int, ...]
     right: tuple[int, ...]
+    root: tuple[int, ...] = (0,)
+    edges: tuple[tuple[int, int], ...] = ()
+    parts: tuple[tuple[int, ...], ...] = ()
+    symmetric_bones: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = ()
+    swap_groups: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()
+    error_scale: tuple[float, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.joint_names)
+        if len(self.parents) != n or (self.error_scale and len(self.error_scale) != n):
+            raise ValueError(f"layout {self.name}: per-joint tuples must have {n} entries")
+        if not self.edges:
+            object.__setattr__(self, "edges", tuple((p, c) for c, p in enumerate(self.parents) if p >= 0))
+        if not self.error_scale:
+            object.__setattr__(self, "error_scale", (1.0,) * n)
 
     @property
     def num_joints(self) -> int:
@@ -26,15 +60,37 @@ class Layout:
 
     @property
     def bones(self) -> np.ndarray:
-        """(B, 2) array of (parent, child) joint indices."""
+        """(B, 2) array of (parent, child) joint indices of the spanning tree."""
         return np.array([(p, c) for c, p in enumerate(self.parents) if p >= 0], dtype=np.int64)
 
+    @property
+    def edge_array(self) -> np.ndarray:
+        """(E, 2) body-graph edges (drawing, network, bone-direction loss)."""
+        return np.asarray(self.edges, dtype=np.int64)
+
+    @property
+    def second_order_edges(self) -> tuple[tuple[int, int], ...]:
+        """Joint pairs exactly two hops apart in the body graph (the network's second-order kernel)."""
+        return _two_hop(self.num_joints, self.edges)
+
+    @property
+    def symmetric_pairs(self) -> tuple[tuple[int, int], ...]:
+        """(right, left) joint pairs (the network's symmetric kernel)."""
+        return tuple(zip(self.right, self.left, strict=True))
+
+    def joint_index(self, name: str) -> int:
+        return self.joint_names.index(name)
+
     def flip_permutation(self) -> np.ndarray:
-        """Index array that swaps left and right joints (used by augmentation and swap noise)."""
+        """Index array that swaps left and right joints (whole-body flip)."""
         perm = np.arange(self.num_joints)
         perm[list(self.left)] = self.right
         perm[list(self.right)] = self.left
         return perm
+
+    def root_of(self, points: np.ndarray) -> np.ndarray:
+        """Root position (..., D) of points (..., J, D): the mean of the root joints (NaN if one is missing)."""
+        return np.asarray(points)[..., list(self.root), :].mean(axis=-2)
 
 
 H36M17 = Layout(
@@ -46,6 +102,12 @@ H36M17 = Layout(
     parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
     left=(4, 5, 6, 11, 12, 13),
     right=(1, 2, 3, 14, 15, 16),
+    root=(0,),
+    parts=((11, 12, 13), (14, 15, 16), (4, 5, 6), (1, 2, 3), (0, 7, 8, 9, 10)),
+    symmetric_bones=(((0, 4), (0, 1)), ((4, 5), (1, 2)), ((5, 6), (2, 3)),
+                     ((8, 11), (8, 14)), ((11, 12), (14, 15)), ((12, 13), (15, 16))),
+    swap_groups=(((11, 12, 13), (14, 15, 16)), ((4, 5, 6), (1, 2, 3))),
+    error_scale=(0.9, 1.0, 1.2, 1.5, 1.0, 1.2, 1.5, 0.8, 0.8, 1.0, 1.1, 1.0, 1.25, 1.6, 1.0, 1.25, 1.6),
 )
 
 COCO17 = Layout(
@@ -57,19 +119,24 @@ COCO17 = Layout(
     parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
     left=(1, 3, 5, 7, 9, 11, 13, 15),
     right=(2, 4, 6, 8, 10, 12, 14, 16),
+    root=(11, 12),
+    # the usual COCO body graph: face, ears to shoulders, shoulder and hip girdles, torso sides, limbs
+    edges=((0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10),
+           (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16)),
+    parts=((5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16), (0, 1, 2, 3, 4)),
+    symmetric_bones=(((11, 13), (12, 14)), ((13, 15), (14, 16)), ((5, 7), (6, 8)), ((7, 9), (8, 10)),
+                     ((5, 11), (6, 12)), ((0, 1), (0, 2)), ((1, 3), (2, 4)), ((3, 5), (4, 6))),
+    swap_groups=(((5, 7, 9), (6, 8, 10)), ((11, 13, 15), (12, 14, 16)), ((1, 3), (2, 4))),
+    error_scale=(0.8, 0.7, 0.7, 0.9, 0.9, 1.0, 1.0, 1.25, 1.25, 1.6, 1.6, 1.2, 1.2, 1.2, 1.2, 1.5, 1.5),
 )
 
 LAYOUTS: dict[str, Layout] = {H36M17.name: H36M17, COCO17.name: COCO17}
 
-NUM_JOINTS = 17
-PELVIS = 0
+NUM_JOINTS = 17  # both layouts; code that is layout-generic reads layout.num_joints
+PELVIS = 0  # h36m17 root
 
-# Symmetric bone pairs of the symmetry loss (SPEC section 1): each entry ((a, b), (c, d)) compares |a-b| with |c-d|.
-SYMMETRIC_BONES = np.array(
-    [[(0, 4), (0, 1)], [(4, 5), (1, 2)], [(5, 6), (2, 3)],
-     [(8, 11), (8, 14)], [(11, 12), (14, 15)], [(12, 13), (15, 16)]],
-    dtype=np.int64,
-)
+# Symmetric bone pairs of the h36m17 symmetry loss (SPEC section 1), kept for callers of the old constant.
+SYMMETRIC_BONES = np.array(H36M17.symmetric_bones, dtype=np.int64)
 
 # coco17 -> h36m17 as a linear map: h36m = COCO_TO_H36M @ coco (weights per output joint sum to 1).
 # Exact correspondences: hips, knees, ankles, shoulders, elbows, wrists.
@@ -122,7 +189,7 @@ def to_h36m(points: np.ndarray, confidence: np.ndarray, layout: str) -> tuple[np
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Graph kernels (SPEC section 1)
+# Graph kernels (SPEC section 1). The h36m17 lists below are the SPEC's; layouts derive theirs from their edges.
 PHYSICAL_EDGES = [(p, c) for c, p in enumerate(H36M17.parents) if p >= 0]
 SECOND_ORDER_EDGES = [
     (0, 2), (0, 5), (0, 8), (1, 3), (1, 4), (1, 7), (4, 6), (4, 7), (7, 9), (7, 11), (7, 14), (8, 10), (8, 12),
@@ -130,9 +197,9 @@ SECOND_ORDER_EDGES = [
 ]
 SYMMETRIC_EDGES = [(1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16)]
 
-# Body parts for U-shaped pooling: left arm, right arm, left leg, right leg, torso.
-PARTS = ([11, 12, 13], [14, 15, 16], [4, 5, 6], [1, 2, 3], [0, 7, 8, 9, 10])
-PART_PHYSICAL_EDGES = [(0, 4), (1, 4), (2, 4), (3, 4)]  # each limb attached to the torso
+# Body parts for U-shaped pooling: left arm, right arm, left leg, right leg, torso (h36m17).
+PARTS = tuple(list(p) for p in H36M17.parts)
+PART_PHYSICAL_EDGES = [(0, 4), (1, 4), (2, 4), (3, 4)]  # each limb attached to the torso (every layout)
 PART_SYMMETRIC_EDGES = [(0, 1), (2, 3)]  # arm-arm, leg-leg
 
 
@@ -175,9 +242,10 @@ def multi_view_kernels(single: np.ndarray, num_views: int = 2) -> np.ndarray:
     return np.stack(blocks + [normalize_kernel(view)])
 
 
-def joint_kernels() -> np.ndarray:
-    """(4, 17, 17) single-view kernels on the joint graph."""
-    return single_view_kernels()
+def joint_kernels(layout: Layout = H36M17) -> np.ndarray:
+    """(4, J, J) single-view kernels on the layout's joint graph: self, edges, two-hop pairs, left/right pairs."""
+    return single_view_kernels(list(layout.edges), layout.num_joints, list(layout.second_order_edges),
+                               list(layout.symmetric_pairs))
 
 
 def part_kernels() -> np.ndarray:

@@ -11,12 +11,13 @@ plumb_bob), "wide" (~10 m apart, 135 deg between optical axes), "narrow" (~4 m a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.noise import apply_preset
+from cvpose_ros.noise import apply_noise, view_offsets_3d
+from cvpose_ros.placement import coco17_from_h36m
 from cvpose_ros.skeleton import NUM_JOINTS
 
 ROOM_SIZE_M = (6.0, 5.0)  # x, y extent of the default room; the floor is z = 0
@@ -43,6 +44,15 @@ class Scene:
     fps: float
     track_ids: np.ndarray   # (P,) int, stable per person
     actions: np.ndarray     # (T, P) int index into ACTIONS of the dominant action
+    layout: str = "h36m17"  # joint definition of `joints`
+
+    def in_layout(self, layout: str) -> Scene:
+        """The same motion in another joint definition (coco17: where detectors put joints, head looking ahead)."""
+        if layout == self.layout:
+            return self
+        if (self.layout, layout) != ("h36m17", "coco17"):
+            raise ValueError(f"cannot convert a {self.layout} scene to {layout}")
+        return replace(self, joints=coco17_from_h36m(self.joints), layout=layout)
 
     @property
     def num_frames(self) -> int:
@@ -307,17 +317,22 @@ def camera_info_fields(camera: RigCamera) -> dict:
 def project_view(scene: Scene, camera: RigCamera, noise: str | None = "clean", seed: int = 0,
                  min_visible_joints: int = 8) -> ViewKeypoints:
     """Project every person into `camera` and apply the `cvpose_ros.noise` preset `noise` ("clean", "light",
-    "cpn_like", "heavy"; None = exact with confidence 1).
+    "cpn_like", "heavy", "detector", ...; None = exact with confidence 1). The preset's per-view offsets (3D stage)
+    are drawn once per person, so they stay fixed over the scene as a real detector's do.
 
     Joints behind the camera or outside the image are missing (NaN, confidence 0); a person with fewer than
     `min_visible_joints` joints in the image is not visible (a detector would not report them).
     """
-    pixels = camera.model.project(camera.world_to_camera(scene.joints))
+    rng = np.random.default_rng(seed)
+    points = camera.world_to_camera(scene.joints)
+    if noise is not None:
+        points = view_offsets_3d(points, noise, rng, scene.layout, fixed_shape=(scene.num_people,))
+    pixels = camera.model.project(points)
     size = (camera.model.width, camera.model.height)
     if noise is None:
         conf = np.ones(pixels.shape[:-1])
     else:
-        pixels, conf = apply_preset(pixels, noise, np.random.default_rng(seed))
+        pixels, conf = apply_noise(pixels, noise, rng, layout=scene.layout)
     inside = np.isfinite(pixels).all(axis=-1) & np.all((pixels >= 0) & (pixels <= np.array(size) - 1), axis=-1)
     pixels = np.where(inside[..., None], pixels, np.nan)
     conf = np.where(inside, conf, 0.0)

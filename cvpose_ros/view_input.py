@@ -1,9 +1,10 @@
 """Validation of one camera's keypoints for one frame, before triangulation.
 
 Messages arrive as ragged per-person lists (`x`, `y`, `confidence`) in a named layout. This module turns them into
-dense h36m17 arrays and decides what is unusable: a person whose arrays disagree in length is dropped (the rest of
-the frame is kept), an unknown layout drops the whole frame, NaN/inf coordinates or confidences mark single joints
-as missing. Every decision is reported as a `Problem` so the node can count it in /diagnostics.
+dense arrays in that same layout (coco17 stays coco17) and decides what is unusable: a person whose arrays
+disagree in length is dropped (the rest of the frame is kept), an unknown layout drops the whole frame, NaN/inf
+coordinates or confidences mark single joints as missing. Every decision is reported as a `Problem` so the node
+can count it in /diagnostics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from cvpose_ros.skeleton import LAYOUTS, NUM_JOINTS, get_layout, to_h36m
+from cvpose_ros.skeleton import LAYOUTS, get_layout, to_h36m
 
 
 class Problem(StrEnum):
@@ -26,6 +27,7 @@ class Problem(StrEnum):
     TOO_FEW_JOINTS = "too_few_joints"
     NO_PEOPLE = "no_people"
     UNMATCHED_PEOPLE = "unmatched_people"
+    LAYOUT_MISMATCH = "layout_mismatch"
     NO_CAMERA_INFO = "no_camera_info"
     INVALID_CALIBRATION = "invalid_calibration"
     NO_TRANSFORM = "no_transform"
@@ -65,16 +67,26 @@ class ViewInput:
 
 @dataclass
 class ViewKeypoints:
-    """Validated keypoints of one view in h36m17 order; missing joints have NaN pixels and confidence 0."""
+    """Validated keypoints of one view in `layout`; missing joints have NaN pixels and confidence 0."""
 
-    pixels: np.ndarray       # (P, 17, 2) float64, raw (distorted) pixels
-    confidence: np.ndarray   # (P, 17) float64 in [0, 1]
+    pixels: np.ndarray       # (P, J, 2) float64, raw (distorted) pixels
+    confidence: np.ndarray   # (P, J) float64 in [0, 1]
     track_ids: np.ndarray    # (P,) int64, -1 when untracked
     problems: Counter = field(default_factory=Counter)
+    layout: str = "h36m17"
 
     @property
     def num_people(self) -> int:
         return int(self.pixels.shape[0])
+
+    def as_h36m(self) -> ViewKeypoints:
+        """The same people mapped to h36m17 (for a frame whose other view is h36m17)."""
+        if self.layout == "h36m17":
+            return self
+        pixels, conf = to_h36m(self.pixels, self.confidence, self.layout)
+        usable = np.isfinite(pixels).all(axis=-1) & (conf > 0.0)
+        return ViewKeypoints(np.where(usable[..., None], pixels, np.nan), np.where(usable, conf, 0.0),
+                             self.track_ids, self.problems, "h36m17")
 
 
 def resolve_layout(message_layout: str, default_layout: str) -> str:
@@ -87,7 +99,7 @@ def resolve_layout(message_layout: str, default_layout: str) -> str:
 
 def validate_view(view: ViewInput, default_layout: str, min_confidence: float,
                   min_valid_joints: int = 6) -> ViewKeypoints:
-    """Dense, validated h36m17 keypoints of one view.
+    """Dense, validated keypoints of one view, in the view's own layout.
 
     Per-person problems drop that person only: wrong or disagreeing array lengths, or fewer than
     `min_valid_joints` joints with finite pixels and confidence >= `min_confidence`. NaN/inf values mark joints as
@@ -99,8 +111,8 @@ def validate_view(view: ViewInput, default_layout: str, min_confidence: float,
     kept = [p for p in view.people if len(p.x) == len(p.y) == len(p.confidence) == num]
     problems[Problem.BAD_ARRAY_SIZES] += len(view.people) - len(kept)
     if not kept:
-        empty = np.zeros((0, NUM_JOINTS))
-        return ViewKeypoints(np.zeros((0, NUM_JOINTS, 2)), empty, np.zeros(0, dtype=np.int64), problems)
+        empty = np.zeros((0, num))
+        return ViewKeypoints(np.zeros((0, num, 2)), empty, np.zeros(0, dtype=np.int64), problems, layout.name)
     pixels = np.stack([np.stack([np.asarray(p.x, np.float64), np.asarray(p.y, np.float64)], axis=-1) for p in kept])
     conf = np.stack([np.asarray(p.confidence, np.float64) for p in kept])
     ids = np.array([int(p.track_id) for p in kept], dtype=np.int64)
@@ -112,10 +124,9 @@ def validate_view(view: ViewInput, default_layout: str, min_confidence: float,
         problems[Problem.NAN_KEYPOINTS] += 1
     conf = np.where(finite, np.clip(conf, 0.0, 1.0), 0.0)
     pixels = np.where(finite[..., None], pixels, np.nan)
-    pixels, conf = to_h36m(pixels, conf, layout.name)
     usable = np.isfinite(pixels).all(axis=-1) & (conf >= min_confidence) & (conf > 0.0)
     pixels = np.where(usable[..., None], pixels, np.nan)
     conf = np.where(usable, conf, 0.0)
     enough = usable.sum(axis=-1) >= min_valid_joints
     problems[Problem.TOO_FEW_JOINTS] += int((~enough).sum())
-    return ViewKeypoints(pixels[enough], conf[enough], ids[enough], problems)
+    return ViewKeypoints(pixels[enough], conf[enough], ids[enough], problems, layout.name)

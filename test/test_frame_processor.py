@@ -129,3 +129,68 @@ def test_reference_frame_transform_matches_camera_pose():
     b = SkeletonPipeline().process(shifted, view(0, 2), view(1, 2))
     np.testing.assert_allclose(b.coarse.joints, shifted.reference_from_cam0.apply(a.coarse.joints), atol=1e-9)
     np.testing.assert_allclose(a.coarse.joints, TRUTH_CAM0[2], atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layouts and the do-no-harm guard
+COCO_SCENE = SCENE.in_layout("coco17")
+COCO_VIEWS = project_scene(COCO_SCENE, RIG, noise=None)
+
+
+def coco_view(cam: int, t: int) -> ViewInput:
+    v = COCO_VIEWS[cam]
+    people = [PersonInput(-1, v.keypoints[t, p, :, 0], v.keypoints[t, p, :, 1], np.full(17, 0.9))
+              for p in range(v.keypoints.shape[1])]
+    return ViewInput(0, f"cam{cam}", "coco17", people)
+
+
+def test_coco17_in_coco17_out():
+    result = SkeletonPipeline().process(SETUP, coco_view(0, 0), coco_view(1, 0))
+    assert result.layout == "coco17" and len(result.refined.joints) == 3
+    truth = RIG.cameras[0].world_to_camera(COCO_SCENE.joints[0])
+    err = np.linalg.norm(result.refined.joints[:, None] - truth[None], axis=-1).mean(axis=-1).min(axis=1)
+    assert (err < 1e-6).all()
+
+
+def test_views_in_different_layouts_meet_in_h36m17():
+    result = SkeletonPipeline().process(SETUP, coco_view(0, 0), view(1, 0))
+    assert result.layout == "h36m17" and result.problems[Problem.LAYOUT_MISMATCH] == 1
+    assert len(result.refined.joints) == 3
+    truth = TRUTH_CAM0[0]  # limbs are exact in both layouts: the l_wrist matches h36m17's l_wrist
+    wrist_err = np.linalg.norm(result.refined.joints[:, None, 13] - truth[None, :, 13], axis=-1).min(axis=1)
+    assert (wrist_err < 1e-6).all()
+
+
+def test_refiner_of_another_layout_is_not_used(tmp_path):
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    from cvpose_ros.refiner import Refiner
+
+    refiner = Refiner(make_tiny_checkpoint(tmp_path / "h.pt", False, residual_std=0.5), device="cpu")
+    result = SkeletonPipeline(refiner).process(SETUP, coco_view(0, 0), coco_view(1, 0))
+    assert not result.refined_applied
+    np.testing.assert_array_equal(result.refined.joints, result.coarse.joints)
+
+
+def test_guard_keeps_agreeing_views_close_to_the_evidence(tmp_path):
+    """A refiner that moves joints far (random output layer) cannot pull a pose off two agreeing views; switching
+    the guard off shows how far it would have gone."""
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    from cvpose_ros.guard import EvidenceGuard
+    from cvpose_ros.refiner import Refiner
+    from cvpose_ros.triangulation import reprojection_error
+
+    refiner = Refiner(make_tiny_checkpoint(tmp_path / "wild.pt", False, residual_std=0.5), device="cpu")
+    guard = EvidenceGuard(min_px=3.0, height_fraction=0.0, factor=2.0)
+    guarded = SkeletonPipeline(refiner, guard=guard).process(SETUP, view(0, 0), view(1, 0))
+    free = SkeletonPipeline(refiner, guard=EvidenceGuard(enabled=False)).process(SETUP, view(0, 0), view(1, 0))
+    assert guarded.refined_applied and guarded.guarded_joints > 0 and free.guarded_joints == 0
+
+    def worst_reprojection(joints: np.ndarray) -> float:
+        kp0 = VIEWS[0].keypoints[0]  # same person order: the pipeline keeps the detection order with ids 0..2
+        err = reprojection_error(SETUP.cam0, joints[:, None], kp0[None])  # (P, P, J)
+        return float(np.nanmin(np.nanmean(err, axis=-1), axis=1).max())
+
+    assert worst_reprojection(free.refined.joints) > 20.0
+    assert worst_reprojection(guarded.refined.joints) <= 2 * guard.min_px + 1e-6

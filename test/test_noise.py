@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from cvpose_ros.noise import (
+    DEFAULT_JOINT_SCALE,
     PRESETS,
     SWAP_LIMBS,
     NoiseConfig,
@@ -30,7 +31,7 @@ def test_median_error_matches_base_for_unit_joints(dof):
     cfg = NoiseConfig(base_px=6.0, student_dof=dof, sample_scale_sigma=0.0, **QUIET)
     noisy, conf = apply_noise(kp, cfg, np.random.default_rng(1))
     err = np.linalg.norm(noisy - kp, axis=-1)
-    unit = np.flatnonzero(np.isclose(cfg.joint_scale, 1.0))
+    unit = np.flatnonzero(np.isclose(DEFAULT_JOINT_SCALE, 1.0))
     assert np.median(err[:, unit]) == pytest.approx(6.0, rel=0.05)
     wrists_ankles = [3, 6, 13, 16]
     assert np.median(err[:, wrists_ankles]) > 1.3 * np.median(err[:, unit])
@@ -84,7 +85,7 @@ def test_clean_is_exact_and_seeded_noise_repeats():
     a = apply_noise(kp, "heavy", np.random.default_rng(7))
     b = apply_noise(kp, "heavy", np.random.default_rng(7))
     np.testing.assert_array_equal(a[0], b[0])
-    assert set(PRESETS) == {"clean", "light", "cpn_like", "heavy"}
+    assert {"clean", "light", "cpn_like", "heavy", "detector", "detector_light"} <= set(PRESETS)
 
 
 def test_image_bounds_and_mix():
@@ -106,3 +107,47 @@ def test_bad_input_raises():
         NoiseConfig(outlier_rate=1.5)
     with pytest.raises(ValueError, match="positive weights"):
         apply_noise_mix(_keypoints(4), {"clean": 0.0}, np.random.default_rng(0))
+
+
+def test_view_offsets_are_fixed_over_time_and_point_to_the_camera():
+    from cvpose_ros.noise import SURFACE_DEPTH_M, view_offsets_3d
+
+    rng = np.random.default_rng(0)
+    points = np.random.default_rng(1).uniform(-1, 1, (50, 3, 17, 3)) + np.array([0.0, 0.0, 4.0])  # (T, P, J, 3)
+    surface_only = NoiseConfig(surface_scale=1.0, view_offset_m=0.0)
+    moved = view_offsets_3d(points, surface_only, rng, "coco17", fixed_shape=(3,))
+    shift = moved - points
+    towards = -points / np.linalg.norm(points, axis=-1, keepdims=True)
+    np.testing.assert_allclose(np.linalg.norm(np.cross(shift, towards), axis=-1), 0.0, atol=1e-12)
+    depth = np.einsum("...d,...d->...", shift, towards)
+    ratio = depth[..., 5:] / np.asarray(SURFACE_DEPTH_M["coco17"])[5:]
+    np.testing.assert_allclose(ratio, ratio[:1, :, :1].repeat(50, 0).repeat(12, 2))  # one factor per person
+    offsets_only = NoiseConfig(surface_scale=0.0, view_offset_m=0.03)
+    fixed = view_offsets_3d(points, offsets_only, rng, "h36m17", fixed_shape=(3,)) - points
+    np.testing.assert_allclose(fixed, fixed[:1].repeat(50, 0))  # the same offsets in every frame
+    assert 0.02 < fixed.std() < 0.04
+    np.testing.assert_array_equal(view_offsets_3d(points, "cpn_like", rng), points)  # no 3D stage
+
+
+def test_body_swap_and_coco_face_swap():
+    kp = _keypoints(400)
+    body = NoiseConfig(base_px=0.0, offset_px=0.0, outlier_rate=0.0, swap_rate=0.0, missing_rate=0.0,
+                       low_conf_rate=0.0, body_swap_rate=1.0)
+    noisy, _ = apply_noise(kp, body, np.random.default_rng(0), layout="coco17")
+    from cvpose_ros.skeleton import COCO17
+
+    np.testing.assert_allclose(noisy, kp[:, COCO17.flip_permutation()])
+    face = NoiseConfig(base_px=0.0, offset_px=0.0, outlier_rate=0.0, swap_rate=1.0, missing_rate=0.0,
+                       low_conf_rate=0.0)
+    swapped, _ = apply_noise(kp, face, np.random.default_rng(0), layout="coco17")
+    np.testing.assert_allclose(swapped[:, [1, 3]], kp[:, [2, 4]])  # eyes and ears exchanged with arms and legs
+    np.testing.assert_allclose(swapped[:, 0], kp[:, 0])  # the nose has no side
+
+
+def test_pixel_noise_scales_with_the_person():
+    kp = _keypoints(4000) * 0.25  # people a quarter of the size
+    cfg = NoiseConfig(base_px=6.0, sample_scale_sigma=0.0, scale_reference_px=150.0, **QUIET)
+    small, _ = apply_noise(kp, cfg, np.random.default_rng(1))
+    large, _ = apply_noise(kp * 4, cfg, np.random.default_rng(1))
+    ratio = np.median(np.linalg.norm(large - kp * 4, axis=-1)) / np.median(np.linalg.norm(small - kp, axis=-1))
+    assert ratio == pytest.approx(4.0, rel=0.05)

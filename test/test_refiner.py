@@ -41,9 +41,9 @@ def checkpoint(tmp_path):
 
 
 def test_without_weights_refiner_is_disabled_and_passes_through(monkeypatch, tmp_path):
-    monkeypatch.setattr(refiner_module, "DEFAULT_CHECKPOINT", tmp_path / "absent.pt")
+    monkeypatch.setitem(refiner_module.DEFAULT_CHECKPOINTS, "h36m17", tmp_path / "absent.pt")
     refiner = Refiner(device="cpu")
-    assert not refiner.enabled and "no packaged weights" in refiner.reason
+    assert not refiner.enabled and "no packaged h36m17 weights" in refiner.reason
     tri, transform = _frame()
     out0, out1 = refiner.refine(tri, transform)
     np.testing.assert_array_equal(out0, tri.cam0)

@@ -214,3 +214,37 @@ def test_rectified_stereo_extrinsics_from_camera_info():
         assert h.node.pub_tf_static is None, "the node must not own camera TF when extrinsics come from camera_info"
     finally:
         h.close()
+
+
+def test_node_picks_the_weights_of_each_frames_layout(tmp_path):
+    """Over DDS: `checkpoint` is a coco17 file, so coco17 frames are refined by it (a wild tiny net: outputs move
+    off the triangulation) while h36m17 frames in the same node use the packaged h36m17 weights (exact input stays
+    exact); outputs keep each frame's joint definition, and /diagnostics tells which layouts have weights."""
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    from cvpose_ros.skeleton import COCO17
+
+    coco_weights = make_tiny_checkpoint(tmp_path / "coco.pt", False, layout="coco17", residual_std=0.5)
+    h = Harness(rig_parameters(RIG, checkpoint=str(coco_weights), guard=False), namespace="layouts")
+    try:
+        scene = generate_scene(1, 0.3, 30.0, seed=11)
+        h36m_views = project_scene(scene, RIG, noise=None)
+        coco_views = project_scene(scene.in_layout("coco17"), RIG, noise=None)
+        h.send_camera_info(RIG)
+        stamp = max(h.now_ns(), h.last_stamp + NS_PER_FRAME)
+        conf = (np.full((1, 17), 0.9), np.full((1, 17), 0.9))
+        coco_msg = h.frame(stamp, tuple(v.keypoints[0] for v in coco_views), conf, layout="coco17")
+        h36m_msg = h.frame(stamp + NS_PER_FRAME, tuple(v.keypoints[1] for v in h36m_views), conf)
+        assert coco_msg.layout == "coco17" and list(coco_msg.joint_names) == list(COCO17.joint_names)
+        assert h36m_msg.layout == "h36m17" and list(h36m_msg.joint_names) == list(H36M17.joint_names)
+        coco_coarse = skeletons_from_msg(h.skeletons_at(stamp, "skeletons_coarse"))[1]
+        coco_refined = skeletons_from_msg(coco_msg)[1]
+        assert np.linalg.norm(coco_refined - coco_coarse, axis=-1).mean() > 0.05  # the coco17 file refined it
+        truth = RIG.cameras[0].world_to_camera(scene.joints[1, 0])
+        h36m_refined = skeletons_from_msg(h36m_msg)[1][0]
+        assert np.linalg.norm(h36m_refined - truth, axis=-1).max() < 0.003  # packaged h36m17 weights: exact
+        diag = h.latest_diagnostics()
+        assert diag["refinement_coco17"] == "on" and diag["refinement_h36m17"] == "on"
+        assert "coco.pt" in diag["refinement"] and "cvugcn_h36m17.pt" in diag["refinement"]
+    finally:
+        h.close()

@@ -20,6 +20,7 @@ from refiner_harness import Harness, camera_info_msg, rig_parameters  # noqa: E4
 from cvpose_ros.ros.conversions import keypoints_to_msg, skeletons_from_msg, stamp_to_ns  # noqa: E402
 from cvpose_ros.ros.params import ParameterError  # noqa: E402
 from cvpose_ros.ros.refiner_node import RefinerNode, StartupError  # noqa: E402
+from cvpose_ros.skeleton import COCO17  # noqa: E402
 from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
@@ -135,14 +136,15 @@ def test_unknown_layout_skips_the_frame(harness):
     assert_still_answers(harness)
 
 
-def test_coco17_layout_is_mapped(harness):
+def test_coco17_layout_stays_coco17(harness):
     coco_from_h36m = [9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]  # nose, eyes, ears <- neck, head
     kp, conf = good_arrays()
     msg = harness.frame(next_stamp(harness), tuple(k[:, coco_from_h36m] for k in kp),
                         tuple(c[:, coco_from_h36m] for c in conf), layout="coco17")
+    assert msg.layout == "coco17" and list(msg.joint_names) == list(COCO17.joint_names)
     ids, joints, _, _ = skeletons_from_msg(msg)
     truth = RIG.cameras[0].world_to_camera(SCENE.joints[0])
-    wrists = joints[:, 13]  # l_wrist comes straight from coco's l_wrist
+    wrists = joints[:, 9]  # coco's l_wrist is h36m's l_wrist (13)
     seen = np.isfinite(wrists).all(-1)
     assert len(ids) == 2 and seen.any()
     errors = np.linalg.norm(wrists[seen][:, None] - truth[None, :, 13], axis=-1).min(axis=1)

@@ -172,7 +172,9 @@ def _report(rec: Recording, collector: OutputCollector, published_at: dict[int, 
         by_stamp[f0.stamp_ns] = by_stamp[f1.stamp_ns] = k
     to_ref = _truth_to_reference(rec)
     truth_stamps = np.array(sorted(rec.truth), np.int64)
-    scores = {t: PoseScore() for t in ("skeletons_coarse", "skeletons")}
+    outputs = collector.store.by_topic["skeletons"]
+    layout = outputs[0].layout if outputs else "h36m17"  # outputs keep the keypoints' joint definition
+    scores = {t: PoseScore(layout=layout) for t in ("skeletons_coarse", "skeletons")}
     latencies, people = [], []
     for topic, score in scores.items():
         for out in collector.store.by_topic[topic]:

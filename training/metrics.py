@@ -14,12 +14,14 @@ import numpy as np
 import torch
 from torch.torch_version import TorchVersion
 
+from cvpose_ros.guard import EvidenceGuard, guard_refinement
 from cvpose_ros.losses import mpjpe, p_mpjpe
 from cvpose_ros.model.checkpoint import LoadedCheckpoint, load_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import refine_tensors
+from cvpose_ros.skeleton import get_layout
 from cvpose_ros.torch_geometry import apply_transform
-from training.data.samples import TriangulatedSamples
+from training.data.samples import TriangulatedSamples, camera_from_arrays
 
 
 @torch.no_grad()
@@ -56,16 +58,17 @@ def ground_truth_both_views(data: TriangulatedSamples) -> tuple[np.ndarray, np.n
     return gt0.numpy(), gt1.numpy()
 
 
-def per_sample_errors(pred0: np.ndarray, pred1: np.ndarray, gt0: np.ndarray,
-                      gt1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample (N,) MPJPE and P-MPJPE in millimetres, each the mean of the two views (NaN if nothing valid)."""
+def per_sample_errors(pred0: np.ndarray, pred1: np.ndarray, gt0: np.ndarray, gt1: np.ndarray,
+                      root: tuple[int, ...] = (0,)) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (N,) MPJPE (about the layout's `root` joints) and P-MPJPE in millimetres, each the mean of the
+    two views (NaN if nothing valid)."""
     def view_mean(fn) -> np.ndarray:
         per_joint = np.stack([fn(pred0, gt0), fn(pred1, gt1)])  # (2, N, J)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (nothing valid) give NaN, on purpose
             return 1000.0 * np.nanmean(np.nanmean(per_joint, axis=2), axis=0)
 
-    return (view_mean(lambda p, g: mpjpe(p, g, reduction="none")),
+    return (view_mean(lambda p, g: mpjpe(p, g, root=root, reduction="none")),
             view_mean(lambda p, g: p_mpjpe(p, g, reduction="none")))
 
 
@@ -76,16 +79,23 @@ def summarise(errors: np.ndarray) -> float:
 
 
 def compare(model: torch.nn.Module | None, spec: FeatureSpec, data: TriangulatedSamples,
-            device: str | torch.device = "cpu", fuse: bool = True) -> dict[str, np.ndarray]:
-    """Per-sample errors (mm) of triangulation and refinement: keys tri_mpjpe, tri_pmpjpe, ref_mpjpe, ref_pmpjpe."""
+            device: str | torch.device = "cpu", fuse: bool = True, layout: str | None = None,
+            guard: EvidenceGuard | None = None) -> dict[str, np.ndarray]:
+    """Per-sample errors (mm) of triangulation and refinement: keys tri_mpjpe, tri_pmpjpe, ref_mpjpe, ref_pmpjpe.
+    The root of the root-relative error is the model's layout's (or `layout`'s; default h36m17). With `guard`, the
+    refined poses pass the node's do-no-harm guard first."""
+    model_layout = getattr(getattr(model, "module", model), "layout", None)
+    root = model_layout.root if model_layout is not None else get_layout(layout or "h36m17").root
     gt0, gt1 = ground_truth_both_views(data)
     c0, c1 = refine_all(None, spec, data)
-    tri = per_sample_errors(c0, c1, gt0, gt1)
+    tri = per_sample_errors(c0, c1, gt0, gt1, root)
     if model is None:
         ref = tri
     else:
         r0, r1 = refine_all(model, spec, data, device=device, fuse=fuse)
-        ref = per_sample_errors(r0, r1, gt0, gt1)
+        if guard is not None and guard.enabled:
+            r0, r1 = guard_samples(data, c0, r0, guard)
+        ref = per_sample_errors(r0, r1, gt0, gt1, root)
     return {"tri_mpjpe": tri[0], "tri_pmpjpe": tri[1], "ref_mpjpe": ref[0], "ref_pmpjpe": ref[1]}
 
 
@@ -94,3 +104,36 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedCh
     (written by an early checkpoint module; the allow-listed class is torch's own version string type)."""
     with torch.serialization.safe_globals([TorchVersion]):
         return load_checkpoint(path, device=device)
+
+
+def _per_sample_projector(K: np.ndarray, dist: np.ndarray):
+    """Projection of points (..., N, J, 3) with each sample's own camera (samples grouped by identical lenses)."""
+    keys = np.concatenate([K.reshape(len(K), -1), dist.reshape(len(dist), -1)], axis=1)
+    unique, group = np.unique(keys, axis=0, return_inverse=True)
+    models = [camera_from_arrays(row[:9].reshape(3, 3), row[9:]) for row in unique]
+
+    def project(points: np.ndarray) -> np.ndarray:
+        out = np.full(points.shape[:-1] + (2,), np.nan)
+        for g, model in enumerate(models):
+            sel = group.ravel() == g
+            out[..., sel, :, :] = model.project(points[..., sel, :, :])
+        return out
+
+    return project
+
+
+def guard_samples(data: TriangulatedSamples, coarse0: np.ndarray, refined0: np.ndarray,
+                  guard: EvidenceGuard) -> tuple[np.ndarray, np.ndarray]:
+    """`cvpose_ros.guard.guard_refinement` over a sample set (each sample its own cameras): guarded refined poses in
+    camera 0 and camera 1, as the node computes them."""
+    s = data.samples
+    R10, t10 = s.R10.astype(np.float64), s.t10.astype(np.float64)
+
+    def to_cam1(points: np.ndarray) -> np.ndarray:
+        return np.einsum("nij,...nkj->...nki", R10, points) + t10[:, None, :]
+
+    guarded, _ = guard_refinement(coarse0, refined0, data.reproj_err.double().numpy(),
+                                  _per_sample_projector(s.K[:, 0], s.dist[:, 0]),
+                                  _per_sample_projector(s.K[:, 1], s.dist[:, 1]), to_cam1,
+                                  s.kp2d[:, 0].astype(np.float64), s.kp2d[:, 1].astype(np.float64), guard)
+    return guarded, to_cam1(guarded)

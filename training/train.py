@@ -103,7 +103,10 @@ class Trainer:
             self.spec = FeatureSpec(use_reprojection_error=cfg.use_reprojection_error, use_validity=cfg.use_validity)
             model = create_model(self.spec, view_channels=cfg.view_channels, joint_channels=cfg.joint_channels,
                                  part_channels=cfg.part_channels, decoder_channels=cfg.decoder_channels,
-                                 dropout=cfg.dropout)
+                                 dropout=cfg.dropout, layout=cfg.layout)
+        if model.layout.name != cfg.layout:
+            raise ConfigError(f"init checkpoint {cfg.init} is for layout {model.layout.name!r}, the config trains "
+                              f"{cfg.layout!r}")
         self.model = model.to(self.device)
         self.net = self.model
         if self.world > 1:
@@ -149,7 +152,7 @@ class Trainer:
                                                 batch["valid"], batch["R10"], batch["t10"], spec=self.spec)
             loss, terms = weak_supervision_loss(refined0, refined1, batch["kp2d"], batch["conf"], batch["K"],
                                                 batch["dist"], batch["R10"], batch["t10"], self.weights,
-                                                gt3d=batch["gt3d"])
+                                                gt3d=batch["gt3d"], layout=self.model.layout)
             if not torch.isfinite(loss):
                 continue  # a degenerate batch must not poison the weights
             self.optimizer.zero_grad(set_to_none=True)

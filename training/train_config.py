@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 
 from cvpose_ros.model.dataclass_dict import unknown_fields
+from cvpose_ros.noise import PRESETS
+from cvpose_ros.skeleton import LAYOUTS
 
 
 class ConfigError(ValueError):
@@ -32,6 +34,7 @@ class TrainConfig:
     h36m_val_subjects: list[str] = field(default_factory=list)
     h36m_pairs: str = "0-1,0-2,1-3,2-3"
     h36m_stride: int = 4
+    layout: str = "h36m17"                 # joint definition of data and model: h36m17 or coco17 (detector placement)
     # data: motion capture files (regenerated every epoch with fresh rigs, bones and noise)
     motion: list[str] = field(default_factory=list)
     motion_stride: int = 2
@@ -42,6 +45,8 @@ class TrainConfig:
                                                                "random": 0.4})
     noise_mix: dict[str, float] = field(default_factory=lambda: {"clean": 0.2, "light": 0.2, "cpn_like": 0.45,
                                                                  "heavy": 0.15})
+    validation_noise: str = "cpn_like"      # noise preset of the wide/narrow validation sets
+    validation_light_noise: str = ""       # preset of an extra do-no-harm validation set ("" = none)
     # data: ready-made TwoViewSamples .npz files (e.g. from robot bags via cvpose-bag)
     samples: list[str] = field(default_factory=list)
     bags: list[str] = field(default_factory=list)   # rosbag2 recordings of keypoints + camera_info (weak only)
@@ -93,6 +98,11 @@ class TrainConfig:
             raise ConfigError("val_fraction must be in [0, 1) and procedural_fraction in [0, 1]")
         if self.progress not in ("auto", "on", "off"):
             raise ConfigError(f"progress must be auto, on or off, got {self.progress!r}")
+        for name in (self.validation_noise, self.validation_light_noise):
+            if name and name not in PRESETS:
+                raise ConfigError(f"unknown noise preset {name!r}; expected one of {sorted(PRESETS)}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {sorted(LAYOUTS)}, got {self.layout!r}")
         for name in ("rig_mix", "noise_mix"):
             mix = getattr(self, name)
             if not mix or any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:

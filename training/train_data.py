@@ -3,8 +3,9 @@
 Fixed sources (Human3.6M files, TwoViewSamples .npz files, samples passed from Python) are triangulated once.
 Generated sources (motion capture and procedural motion) draw a fresh set of samples every epoch: new frames, bodies,
 headings, rigs and noise, so a long run never sees the same input twice. Validation sets are built once with a
-fixed seed: held-back motion sequences through the "wide" and "narrow" rigs with cpn_like noise and a clean set
-(exact 2D), Human3.6M validation subjects, or a held-back share of the fixed samples.
+fixed seed: held-back motion sequences through the "wide" and "narrow" rigs with `validation_noise`, a set with
+`validation_light_noise` (the do-no-harm check) and a clean set (exact 2D), Human3.6M validation subjects, or a
+held-back share of the fixed samples.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class DataSources:
         for kind, seqs in sequences.items():
             n = int(round(count * share[kind]))
             if n > 0 and seqs:
-                samples = motion_samples(seqs, n, rig_mix, noise_mix, rng, mocap_convention=kind == "mocap")
+                samples = motion_samples(seqs, n, rig_mix, noise_mix, rng, mocap_convention=kind == "mocap",
+                                         layout=self.cfg.layout)
                 parts.append(triangulate_samples(samples, self.cfg.min_confidence))
         return concat_triangulated(parts)
 
@@ -96,8 +98,12 @@ class DataSources:
             return
         rng = np.random.default_rng(VALIDATION_SEED)
         n = max(3, self.cfg.val_samples // 3)
-        self.validation["wide_cpn"] = self._generate(held, n, {"wide": 1.0}, {"cpn_like": 1.0}, rng)
-        self.validation["narrow_cpn"] = self._generate(held, n, {"narrow": 1.0}, {"cpn_like": 1.0}, rng)
+        noise = self.cfg.validation_noise
+        self.validation[f"wide_{noise}"] = self._generate(held, n, {"wide": 1.0}, {noise: 1.0}, rng)
+        self.validation[f"narrow_{noise}"] = self._generate(held, n, {"narrow": 1.0}, {noise: 1.0}, rng)
+        if self.cfg.validation_light_noise:
+            light = self.cfg.validation_light_noise
+            self.validation[f"mixed_{light}"] = self._generate(held, n, self.cfg.rig_mix, {light: 1.0}, rng)
         self.validation["mixed_clean"] = self._generate(held, n, self.cfg.rig_mix, {"clean": 1.0}, rng)
 
     def epoch_data(self) -> TriangulatedSamples:

@@ -1,8 +1,8 @@
 """One-file CV-UGCN checkpoints: state_dict + metadata, loadable with `torch.load(weights_only=True)`.
 
 File content (plain containers only): {"format_version": int, "state_dict": {name: tensor}, "metadata": {
-"model": CVUGCNConfig dict, "features": FeatureSpec dict, "layout": "h36m17", "training": dict, "metrics": dict,
-"created": ISO-8601 UTC, "package_version": str, "torch_version": str}}.
+"model": CVUGCNConfig dict, "features": FeatureSpec dict, "layout": "h36m17" | "coco17" (= the model's layout),
+"training": dict, "metrics": dict, "created": ISO-8601 UTC, "package_version": str, "torch_version": str}}.
 Every way a file can be unusable raises `CheckpointError(path, reason)` with one line naming the file.
 """
 
@@ -20,10 +20,13 @@ import torch
 from cvpose_ros import __version__
 from cvpose_ros.model.cvugcn import CVUGCN, CVUGCNConfig
 from cvpose_ros.model.features import FeatureSpec
-from cvpose_ros.skeleton import H36M17
+from cvpose_ros.skeleton import LAYOUTS
 
 FORMAT_VERSION = 1
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "cvugcn_default.pt"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# Packaged default weights per keypoint layout (each file records its layout; see weights/MODEL_CARD*.md).
+DEFAULT_CHECKPOINTS = {"h36m17": WEIGHTS_DIR / "cvugcn_h36m17.pt", "coco17": WEIGHTS_DIR / "cvugcn_coco17.pt"}
+DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINTS["h36m17"]
 _REQUIRED_METADATA = ("model", "features", "layout")
 
 
@@ -71,7 +74,7 @@ def save_checkpoint(path: str | Path, model: CVUGCN, spec: FeatureSpec, *, train
         "metadata": {
             "model": model.config.to_dict(),
             "features": spec.to_dict(),
-            "layout": H36M17.name,
+            "layout": model.config.layout,
             "training": _plain(training or {}, "training description"),
             "metrics": _plain(metrics or {}, "metrics"),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -145,13 +148,17 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     path = Path(path)
     payload = _read_payload(path)
     metadata = payload["metadata"]
-    if metadata["layout"] != H36M17.name:
-        raise CheckpointError(path, f"layout {metadata['layout']!r} is not supported (expected {H36M17.name})")
+    if metadata["layout"] not in LAYOUTS:
+        raise CheckpointError(path, f"layout {metadata['layout']!r} is not supported (expected one of "
+                                    f"{sorted(LAYOUTS)})")
     try:
-        config = CVUGCNConfig.from_dict(dict(metadata["model"]))
+        config = CVUGCNConfig.from_dict({"layout": metadata["layout"], **dict(metadata["model"])})
         spec = FeatureSpec.from_dict(dict(metadata["features"]))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"bad hyper-parameters in metadata: {exc}") from None
+    if config.layout != metadata["layout"]:
+        raise CheckpointError(path, f"metadata says layout {metadata['layout']!r} but the model was built for "
+                                    f"{config.layout!r}")
     if config.in_channels != spec.in_channels:
         raise CheckpointError(path, f"model takes {config.in_channels} input channels but its feature spec gives "
                                     f"{spec.in_channels}")

@@ -1,6 +1,7 @@
 """CV-UGCN: the cross-view U-shaped graph convolution network (SPEC section 1, Hua et al. 2021).
 
-Input (B, 2, 17, C) per-view joint features, output (B, 2, 17, 3) residuals in metres. Layout:
+Input (B, 2, 17, C) per-view joint features, output (B, 2, 17, 3) residuals in metres. The joint graph, parts and
+left/right pairs come from the configured skeleton layout (h36m17 or coco17). Structure:
 
     per view  S-GCN(C->128), S-GCN(128->128)        17 joints, 4 kernels, separate weights per view
     fuse      34-node graph (node v*17+j)
@@ -37,6 +38,10 @@ class CVUGCNConfig:
     part_channels: int = 512  # width of skip s2 and the body level
     decoder_channels: int = 256  # width after the part-level decoder linear
     dropout: float = 0.0
+    layout: str = "h36m17"  # joint definition of input and output (cvpose_ros.skeleton.LAYOUTS)
+
+    def __post_init__(self) -> None:
+        skeleton.get_layout(self.layout)  # ValueError naming the known layouts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,16 +104,16 @@ class GCNUnit(nn.Module):
         return out + features if self.residual else out
 
 
-def _pool_indices(num_views: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pool_indices(num_views: int, layout: skeleton.Layout) -> tuple[torch.Tensor, torch.Tensor]:
     """Gather indices (V*P, L) of each part's joints in the fused joint graph (padded by repetition: max is
     unchanged) and the part node (V*J,) that each joint node upsamples from."""
-    longest = max(len(p) for p in skeleton.PARTS)
-    padded = [p + [p[-1]] * (longest - len(p)) for p in map(list, skeleton.PARTS)]
-    num_parts, num_joints = len(skeleton.PARTS), skeleton.NUM_JOINTS
+    longest = max(len(p) for p in layout.parts)
+    padded = [p + [p[-1]] * (longest - len(p)) for p in map(list, layout.parts)]
+    num_parts, num_joints = len(layout.parts), layout.num_joints
     gather = [[v * num_joints + j for j in part] for v in range(num_views) for part in padded]
     part_of_joint = np.zeros(num_joints, dtype=np.int64)
-    for p, part in enumerate(skeleton.PARTS):
-        part_of_joint[part] = p
+    for p, part in enumerate(layout.parts):
+        part_of_joint[list(part)] = p
     upsample = np.concatenate([v * num_parts + part_of_joint for v in range(num_views)])
     return torch.as_tensor(gather, dtype=torch.long), torch.as_tensor(upsample, dtype=torch.long)
 
@@ -121,7 +126,8 @@ class CVUGCN(nn.Module):
     def __init__(self, config: CVUGCNConfig | None = None):
         super().__init__()
         self.config = cfg = config or CVUGCNConfig()
-        joint_k = skeleton.joint_kernels()
+        self.layout = skeleton.get_layout(cfg.layout)
+        joint_k = skeleton.joint_kernels(self.layout)
         joint_mv = skeleton.multi_view_kernels(joint_k, self.num_views)
         part_mv = skeleton.multi_view_kernels(part_graph_kernels(), self.num_views)
         body_mv = skeleton.multi_view_kernels(skeleton.body_kernels(), self.num_views)
@@ -140,16 +146,16 @@ class CVUGCN(nn.Module):
         with torch.no_grad():  # start close to the identity refinement: small residuals
             self.joint_linear.weight.mul_(0.1)
             self.joint_linear.bias.zero_()
-        gather, upsample = _pool_indices(self.num_views)
+        gather, upsample = _pool_indices(self.num_views, self.layout)
         self.register_buffer("part_gather", gather, persistent=False)
         self.register_buffer("joint_from_part", upsample, persistent=False)
-        self.register_buffer("part_from_body", torch.arange(self.num_views).repeat_interleave(len(skeleton.PARTS)),
+        self.register_buffer("part_from_body", torch.arange(self.num_views).repeat_interleave(len(self.layout.parts)),
                              persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         batch, views, joints, channels = features.shape
-        if (views, joints, channels) != (self.num_views, skeleton.NUM_JOINTS, self.config.in_channels):
-            raise ValueError(f"CV-UGCN expects input (B, {self.num_views}, {skeleton.NUM_JOINTS}, "
+        if (views, joints, channels) != (self.num_views, self.layout.num_joints, self.config.in_channels):
+            raise ValueError(f"CV-UGCN expects input (B, {self.num_views}, {self.layout.num_joints}, "
                              f"{self.config.in_channels}), got {tuple(features.shape)}")
         per_view = [branch(features[:, v]) for v, branch in enumerate(self.view_branches)]
         fused = torch.cat(per_view, dim=1)  # (B, 34, c1)

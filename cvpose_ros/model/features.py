@@ -1,6 +1,6 @@
 """Input normalisation shared by training and inference.
 
-The network sees each view's coarse pose centred on that view's root (coarse pelvis, or the mean of the valid
+The network sees each view's coarse pose centred on that view's root (coarse pelvis or mid-hip, or the mean of the valid
 joints when the pelvis is missing), in metres, clamped to a sane box (a degenerate DLT joint can be metres off), plus
 optional per-joint channels: the DLT reprojection residual (lets the network trust exact input, SPEC section 5) and
 a validity flag (missing joints enter as zeros). The same `FeatureSpec` travels in every checkpoint so training and
@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 from cvpose_ros.model.dataclass_dict import strict_from_dict
-from cvpose_ros.skeleton import PELVIS
 
 
 @dataclass(frozen=True)
@@ -41,20 +40,24 @@ class FeatureSpec:
         return strict_from_dict(cls, values, "feature options")
 
 
-def root_positions(coarse: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-view root (..., 3): the pelvis when valid, else the mean of the valid joints, else zero.
+def root_positions(coarse: torch.Tensor, valid: torch.Tensor, root_joints: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """Per-view root (..., 3): the mean of the layout's root joints (pelvis; mid-hip for coco17) when all are
+    valid, else the mean of the valid joints, else zero.
 
     coarse (..., J, 3) may hold NaN at invalid joints; valid (..., J) bool.
     """
     finite = torch.where(valid[..., None], coarse, torch.zeros_like(coarse))
     count = valid.sum(dim=-1, keepdim=True).clamp_min(1).to(coarse.dtype)
     mean_valid = finite.sum(dim=-2) / count
-    return torch.where(valid[..., PELVIS, None], finite[..., PELVIS, :], mean_valid)
+    index = list(root_joints)
+    root = finite[..., index, :].mean(dim=-2)
+    return torch.where(valid[..., index].all(dim=-1, keepdim=True), root, mean_valid)
 
 
-def centre_and_clamp(coarse: torch.Tensor, valid: torch.Tensor, spec: FeatureSpec) -> tuple[torch.Tensor, torch.Tensor]:
+def centre_and_clamp(coarse: torch.Tensor, valid: torch.Tensor, spec: FeatureSpec,
+                     root_joints: tuple[int, ...] = (0,)) -> tuple[torch.Tensor, torch.Tensor]:
     """Root-relative clamped coordinates (..., J, 3), zero at invalid joints, and the roots (..., 3)."""
-    root = root_positions(coarse, valid)
+    root = root_positions(coarse, valid, root_joints)
     centred = (coarse - root[..., None, :]).clamp(-spec.clamp_m, spec.clamp_m)
     centred = torch.where(valid[..., None], centred, torch.zeros_like(centred))
     return centred, root

@@ -62,7 +62,9 @@ def refine_tensors(model: nn.Module, coarse0: torch.Tensor, coarse1: torch.Tenso
     view_valid = _per_view(valid.to(torch.bool), coarse.shape[:-1], "valid")
     view_valid = view_valid & torch.isfinite(coarse).all(dim=-1)
     err = None if reproj_err is None else _per_view(reproj_err, coarse.shape[:-1], "reproj_err")
-    centred, root = centre_and_clamp(coarse, view_valid, spec)
+    layout = getattr(getattr(model, "module", model), "layout", None)
+    root_joints = layout.root if layout is not None else (0,)
+    centred, root = centre_and_clamp(coarse, view_valid, spec, root_joints)
     model_dtype = next(model.parameters()).dtype
     features = build_features(centred.to(model_dtype), err, view_valid, spec)
     residual = model(features).to(coarse.dtype)

@@ -15,7 +15,7 @@ from geometry_msgs.msg import Point
 from sensor_msgs.msg import CameraInfo
 
 from cvpose_ros.camera import CameraModel
-from cvpose_ros.skeleton import H36M17
+from cvpose_ros.skeleton import get_layout
 from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput
 
 NS_PER_S = 1_000_000_000
@@ -103,9 +103,11 @@ def stereo_translation_from_info(right: CameraInfo) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------------
 # Skeletons
 def skeletons_to_msg(stamp_ns: int, frame_id: str, track_ids: np.ndarray, joints: np.ndarray,
-                     confidence: np.ndarray, reprojection_error: np.ndarray) -> Skeleton3DArray:
-    """Skeleton3DArray from ids (P,), joints (P, 17, 3) metres (NaN = missing), confidence (P, 17), error (P,)."""
-    msg = Skeleton3DArray(layout=H36M17.name, joint_names=list(H36M17.joint_names))
+                     confidence: np.ndarray, reprojection_error: np.ndarray, layout: str = "h36m17") -> Skeleton3DArray:
+    """Skeleton3DArray from ids (P,), joints (P, J, 3) metres (NaN = missing), confidence (P, J), error (P,), in the
+    joint definition `layout` (named in the message's `layout` and `joint_names`)."""
+    lay = get_layout(layout)
+    msg = Skeleton3DArray(layout=lay.name, joint_names=list(lay.joint_names))
     msg.header.stamp = ns_to_stamp(stamp_ns)
     msg.header.frame_id = frame_id
     conf = np.where(np.isfinite(joints).all(axis=-1), np.nan_to_num(confidence), 0.0)

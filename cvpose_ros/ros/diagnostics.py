@@ -29,6 +29,10 @@ class NodeDiagnostics:
         self.frames_published = 0
         self.people = 0
         self.refinement_state = "unknown"
+        self.layout_refinement: dict[str, bool] = {}   # layout -> has weights
+        self.last_layout = ""
+        self.unrefined_frames: Counter = Counter()      # layout -> frames triangulated only (no weights)
+        self.guarded_joints = 0                         # refined joints shortened by the do-no-harm guard
         self.calibration_ok = False
         self._times_ms: deque[float] = deque(maxlen=timing_window)
         self._problems_at_last_report = sum(self.problems.values())
@@ -45,6 +49,13 @@ class NodeDiagnostics:
         self.people = int(people)
         self._times_ms.append(float(processing_ms))
 
+    def layout_frame(self, layout: str, refined: bool, guarded_joints: int) -> None:
+        """Record a published frame's keypoint layout, whether it was refined and how many joints were guarded."""
+        self.last_layout = layout
+        self.guarded_joints += int(guarded_joints)
+        if not refined and self.layout_refinement:
+            self.unrefined_frames[layout] += 1
+
     def to_msg(self, stamp_ns: int) -> DiagnosticArray:
         """The current state; also resets the 'since last report' window of the status level."""
         total_problems = sum(self.problems.values())
@@ -54,6 +65,9 @@ class NodeDiagnostics:
             level, message = DiagnosticStatus.ERROR, "no valid camera_info/extrinsics for both cameras yet"
         elif new_problems:
             level, message = DiagnosticStatus.WARN, f"{new_problems} input problems since the last report"
+        elif self.last_layout and not self.layout_refinement.get(self.last_layout, True):
+            level, message = DiagnosticStatus.OK, (f"running; {self.last_layout} keypoints are triangulated only "
+                                                   f"(no {self.last_layout} weights)")
         else:
             level, message = DiagnosticStatus.OK, f"running, refinement {self.refinement_state}"
         times = np.asarray(self._times_ms)
@@ -63,6 +77,11 @@ class NodeDiagnostics:
             "processing_ms_mean": f"{times.mean():.2f}" if times.size else "nan",
             "processing_ms_max": f"{times.max():.2f}" if times.size else "nan",
             "refinement": self.refinement_state,
+            "layout": self.last_layout,
+            **{f"refinement_{layout}": "on" if on else "off (no weights: triangulation only)"
+               for layout, on in self.layout_refinement.items()},
+            **{f"unrefined_frames_{layout}": n for layout, n in self.unrefined_frames.items()},
+            "guarded_joints": self.guarded_joints,
             "sync_drops": self.problems[Problem.SYNC_DROP],
             **{f"problem_{p.value}": n for p, n in self.problems.items()},
         }

@@ -14,7 +14,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from cvpose_ros.ros.conversions import NS_PER_S, ns_to_stamp
-from cvpose_ros.skeleton import H36M17
+from cvpose_ros.skeleton import get_layout
 
 JOINTS_MARKER_ID = 0
 BONES_MARKER_ID = 1
@@ -38,10 +38,11 @@ def _points(xyz: np.ndarray) -> list[Point]:
 
 def skeleton_markers(stamp_ns: int, frame_id: str, track_ids: np.ndarray, joints: np.ndarray,
                      lifetime_s: float = 0.3, ns_prefix: str = "person_", joint_diameter_m: float = 0.05,
-                     bone_width_m: float = 0.02) -> MarkerArray:
-    """MarkerArray for ids (P,) and joints (P, 17, 3); people with no finite joint produce no marker."""
+                     bone_width_m: float = 0.02, layout: str = "h36m17") -> MarkerArray:
+    """MarkerArray for ids (P,) and joints (P, J, 3) in `layout` (its body graph is drawn); people with no finite
+    joint produce no marker."""
     out = MarkerArray()
-    bones = H36M17.bones
+    bones = get_layout(layout).edge_array
     life = Duration(sec=int(lifetime_s), nanosec=int(round((lifetime_s % 1.0) * NS_PER_S)) % NS_PER_S)
     stamp = ns_to_stamp(stamp_ns)
     finite = np.isfinite(joints).all(axis=-1)  # (P, J)

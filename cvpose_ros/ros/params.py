@@ -13,6 +13,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
+from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
 
@@ -32,9 +33,17 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "device": ("auto", "Torch device for refinement: auto (CUDA when available) | cpu | cuda | cuda:N."),
     "cpu_threads": (1, "Torch intra-op threads when refining on the CPU; 0 = torch's default (all cores). One "
                        "thread gives the lowest latency for a few people on small or shared CPUs."),
-    "checkpoint": ("", "Refiner weights file; empty = the packaged default weights (refinement off if none)."),
+    "checkpoint": ("", "Refiner weights file; it serves the keypoint layout it records (h36m17 or coco17) instead "
+                       "of that layout's packaged default; empty = the packaged weights of every layout."),
     "refine": (True, "Run CV-UGCN refinement; false publishes triangulation only on both topics."),
     "layout": ("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
+    "guard": (True, "Do no harm: shorten any refined joint's correction that reprojects further from the two "
+                    "views' keypoints than max(guard_min_px, guard_height_fraction x person height, guard_factor x "
+                    "triangulation residual)."),
+    "guard_min_px": (3.0, "Guard: smallest allowed mean reprojection error (px) of a refined joint."),
+    "guard_height_fraction": (0.03, "Guard: allowed reprojection error as a fraction of the person's height in "
+                                    "the image (the detector's own noise level)."),
+    "guard_factor": (2.0, "Guard: allowed reprojection error as a multiple of the triangulation's residual (>= 1)."),
     "min_confidence": (0.1, "Keypoints below this confidence are treated as missing."),
     "min_valid_joints": (6, "A person with fewer usable joints in a view is dropped."),
     "sync_slop": (0.01, "Largest stamp difference (s) between the two cameras' keypoints to pair them."),
@@ -74,6 +83,7 @@ class RefinerParams:
     checkpoint: str
     refine: bool
     layout: str
+    guard: EvidenceGuard
     min_confidence: float
     min_valid_joints: int
     sync_slop: float
@@ -176,11 +186,16 @@ def validate(values: dict) -> RefinerParams:
     _check(device == "auto" or device == "cpu" or device.startswith("cuda"),
            f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
     _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
+    _check(values["guard_min_px"] >= 0.0, "guard_min_px must be >= 0 px")
+    _check(values["guard_height_fraction"] >= 0.0, "guard_height_fraction must be >= 0")
+    _check(values["guard_factor"] >= 1.0, "guard_factor must be >= 1")
+    guard = EvidenceGuard(min_px=values["guard_min_px"], height_fraction=values["guard_height_fraction"],
+                          factor=values["guard_factor"], enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses, device=device,
         cpu_threads=int(values["cpu_threads"]),
-        checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"],
+        checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"], guard=guard,
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),
         input_depth=int(values["input_depth"]),

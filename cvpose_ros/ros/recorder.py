@@ -91,6 +91,7 @@ class ReceivedSkeletons:
     received_ns: int
     track_ids: np.ndarray
     joints: np.ndarray
+    layout: str = "h36m17"
 
 
 @dataclass
@@ -120,6 +121,7 @@ class OutputCollector(Node):
         def store(msg: Skeleton3DArray) -> None:
             received = time.time_ns()
             ids, joints, _, _ = skeletons_from_msg(msg)
-            self.store.by_topic[topic].append(ReceivedSkeletons(stamp_to_ns(msg.header.stamp), received, ids, joints))
+            self.store.by_topic[topic].append(ReceivedSkeletons(stamp_to_ns(msg.header.stamp), received, ids, joints,
+                                                                msg.layout or "h36m17"))
             self.store.event.set()
         return store

@@ -48,7 +48,8 @@ class RefinerNode(Node):
         p = self.params
         self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name())
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
-                                         p.association_max_error, p.track_max_distance, p.track_max_missed)
+                                         p.association_max_error, p.track_max_distance, p.track_max_missed,
+                                         p.guard)
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
@@ -88,22 +89,24 @@ class RefinerNode(Node):
 
     # ------------------------------------------------------------------------------------------------ start-up
     def _create_refiner(self):
-        """The CV-UGCN refiner, or None when refinement is switched off or no weights exist."""
+        """CV-UGCN refiners per keypoint layout, or None when refinement is switched off."""
         if not self.params.refine:
             self.diag.refinement_state = "off (refine=false)"
             return None
         from cvpose_ros.model.checkpoint import CheckpointError
-        from cvpose_ros.refiner import Refiner
+        from cvpose_ros.refiner import LayoutRefiners
 
         try:
-            refiner = Refiner(self.params.checkpoint or None, self.params.device,
-                              num_threads=self.params.cpu_threads or None)
+            refiners = LayoutRefiners([self.params.checkpoint] if self.params.checkpoint else [], self.params.device,
+                                      num_threads=self.params.cpu_threads or None)
         except (CheckpointError, ValueError, OSError) as exc:
             raise StartupError(f"cannot load refiner: {exc}") from exc
-        self.diag.refinement_state = ("on: " if refiner.enabled else "disabled: ") + refiner.reason
-        if not refiner.enabled:
-            self.get_logger().warning(f"refinement disabled: {refiner.reason}")
-        return refiner
+        self.diag.refinement_state = ("on: " if refiners.enabled else "disabled: ") + refiners.reason
+        self.diag.layout_refinement = {layout: r.enabled for layout, r in refiners.refiners.items()}
+        for layout, refiner in refiners.refiners.items():
+            if not refiner.enabled:
+                self.get_logger().warning(f"refinement disabled for {layout}: {refiner.reason}")
+        return refiners
 
     def _create_tf_buffer(self):
         if self.params.extrinsics_source != "tf":
@@ -179,22 +182,24 @@ class RefinerNode(Node):
             self._publish_static_tf(frame_ids)
         self._publish(result, reference)
         self.diag.frame_done(len(result.refined.track_ids), (time.perf_counter() - start) * 1e3)
+        self.diag.layout_frame(result.layout, result.refined_applied, result.guarded_joints)
 
     def _publish(self, result: FrameResult, reference: str) -> None:
         refined: Skeletons = result.refined
         stamp = result.stamp_ns
+        layout = result.layout
         self.pub_skeletons.publish(skeletons_to_msg(stamp, reference, refined.track_ids, refined.joints,
-                                                    refined.confidence, refined.reprojection_error))
+                                                    refined.confidence, refined.reprojection_error, layout))
         if self.pub_coarse is not None:
             c = result.coarse
             self.pub_coarse.publish(skeletons_to_msg(stamp, reference, c.track_ids, c.joints, c.confidence,
-                                                     c.reprojection_error))
+                                                     c.reprojection_error, layout))
         if self.pub_markers is not None:
             self.pub_markers.publish(skeleton_markers(stamp, reference, refined.track_ids, refined.joints,
-                                                      self.params.marker_lifetime))
+                                                      self.params.marker_lifetime, layout=layout))
         if self.pub_tf is not None and len(refined.track_ids):
             self.pub_tf.publish(skeleton_transforms(stamp, reference, refined.track_ids, refined.joints,
-                                                    self.params.tf_naming))
+                                                    self.params.tf_naming, layout))
 
     def _publish_static_tf(self, frame_ids: tuple[str, str]) -> None:
         reference = self.params.reference_frame or frame_ids[0]

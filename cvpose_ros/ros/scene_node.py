@@ -23,6 +23,7 @@ from cvpose_ros import synthetic
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_to_msg
 from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.tf import TF_STATIC_QOS, static_camera_transforms
+from cvpose_ros.skeleton import LAYOUTS
 
 WORLD_FRAME = "world"
 
@@ -32,7 +33,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "duration": (60.0, "Length (s) of the generated motion; it loops."),
     "rate": (30.0, "Frames per second published for each camera."),
     "rig": ("demo", "Camera rig: demo | wide | narrow | random."),
-    "noise": ("cpn_like", "Detector noise preset: clean | light | cpn_like | heavy."),
+    "noise": ("cpn_like", "Detector noise preset: clean | light | cpn_like | heavy | detector | detector_light."),
+    "layout": ("h36m17", "Keypoint layout published (and of the ground truth): h36m17 | coco17."),
     "seed": (0, "Seed of the motion, rig (random) and noise."),
     "publish_track_ids": (False, "Give keypoints the true person ids (else -1: the refiner associates views)."),
     "publish_ground_truth": (True, "Publish the true 3D joints on ground_truth (world frame)."),
@@ -61,7 +63,10 @@ class SceneNode(Node):
         if p["rate"] <= 0 or p["num_people"] < 1 or p["duration"] <= 0:
             raise ValueError(f"scene_publisher needs rate > 0, num_people >= 1, duration > 0; got {p}")
         self.rig = synthetic.make_rig(p["rig"], seed=p["seed"])
-        self.scene = synthetic.generate_scene(p["num_people"], p["duration"], p["rate"], seed=p["seed"])
+        if p["layout"] not in LAYOUTS:
+            raise ValueError(f"scene_publisher: layout must be one of {sorted(LAYOUTS)}, got {p['layout']!r}")
+        self.scene = synthetic.generate_scene(p["num_people"], p["duration"], p["rate"],
+                                              seed=p["seed"]).in_layout(p["layout"])
         self.views = synthetic.project_scene(self.scene, self.rig, noise=p["noise"], seed=p["seed"])
         self.publish_track_ids = bool(p["publish_track_ids"])
         self.publish_ground_truth = bool(p["publish_ground_truth"])
@@ -113,11 +118,12 @@ class SceneNode(Node):
             people = people[self._rng.permutation(len(people))]  # detectors list people in no particular order
             ids = self.scene.track_ids[people] if self.publish_track_ids else None
             self._pub_kp[i].publish(keypoints_to_msg(stamp_ns, cam.frame_id, view.keypoints[t, people],
-                                                     view.confidence[t, people], ids))
+                                                     view.confidence[t, people], ids, layout=self.scene.layout))
         if self.publish_ground_truth:
             joints = self.scene.joints[t]
             self._pub_truth.publish(skeletons_to_msg(stamp_ns, WORLD_FRAME, self.scene.track_ids, joints,
-                                                     np.ones(joints.shape[:2]), np.zeros(len(joints))))
+                                                     np.ones(joints.shape[:2]), np.zeros(len(joints)),
+                                                     self.scene.layout))
         self.frame_index += 1
         self.frames_published += 1
         if self.on_frame is not None:

@@ -1,6 +1,7 @@
 """TF for skeletons (REP 155 naming) and camera extrinsics, published with tf2's own QoS.
 
-Per person: a root frame (default `body_<id>`) at the pelvis, child of the reference frame, and one frame per joint
+Per person: a root frame (default `body_<id>`) at the layout's root (h36m17: the pelvis, or the mid-hip when the
+pelvis is missing; coco17: the mid-hip), child of the reference frame, and one frame per joint
 (default `<joint>_<id>`), child of the root, translated by the joint's offset from the pelvis. The tree is flat
 (joints hang off the root, not off each other) so a missing joint never cuts its descendants off the tree; all
 rotations are identity because only positions are estimated. Joints that are NaN get no transform.
@@ -19,7 +20,7 @@ from tf2_msgs.msg import TFMessage
 
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.ros.conversions import ns_to_stamp
-from cvpose_ros.skeleton import H36M17, PELVIS
+from cvpose_ros.skeleton import H36M17, PELVIS, get_layout
 
 # The profiles tf2_ros uses for its broadcasters and listeners.
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
@@ -57,11 +58,15 @@ class TfNaming:
             raise ValueError("TF frame names must not start with '/'")
 
 
-def root_positions(joints: np.ndarray) -> np.ndarray:
-    """(P, 3) root of each person: the pelvis, or the mid-hip when the pelvis is missing (NaN when neither)."""
-    mid_hip = joints[:, list(_HIPS)].mean(axis=1)
-    pelvis = joints[:, PELVIS]
-    return np.where(np.isfinite(pelvis).all(axis=-1, keepdims=True), pelvis, mid_hip)
+def root_positions(joints: np.ndarray, layout: str = "h36m17") -> np.ndarray:
+    """(P, 3) root of each person: the layout's root (NaN when missing); h36m17 falls back from the pelvis to the
+    mid-hip."""
+    lay = get_layout(layout)
+    root = lay.root_of(joints)
+    if lay is H36M17:
+        mid_hip = joints[:, list(_HIPS)].mean(axis=1)
+        root = np.where(np.isfinite(joints[:, PELVIS]).all(axis=-1, keepdims=True), root, mid_hip)
+    return root
 
 
 def _transform(stamp, parent: str, child: str, xyz, quat_xyzw=(0.0, 0.0, 0.0, 1.0)) -> TransformStamped:
@@ -76,10 +81,12 @@ def _transform(stamp, parent: str, child: str, xyz, quat_xyzw=(0.0, 0.0, 0.0, 1.
 
 
 def skeleton_transforms(stamp_ns: int, reference_frame: str, track_ids: np.ndarray, joints: np.ndarray,
-                        naming: TfNaming = TfNaming()) -> TFMessage:
-    """TFMessage with the root and joint frames of every person whose root is known (NaN joints skipped)."""
+                        naming: TfNaming = TfNaming(), layout: str = "h36m17") -> TFMessage:
+    """TFMessage with the root and joint frames (joint names of `layout`) of every person whose root is known (NaN
+    joints skipped)."""
     stamp = ns_to_stamp(stamp_ns)
-    roots = root_positions(joints)
+    names = get_layout(layout).joint_names
+    roots = root_positions(joints, layout)
     offsets = joints - roots[:, None, :]
     finite = np.isfinite(offsets).all(axis=-1)
     msg = TFMessage()
@@ -88,7 +95,7 @@ def skeleton_transforms(stamp_ns: int, reference_frame: str, track_ids: np.ndarr
             continue
         root_frame = naming.root(int(tid))
         msg.transforms.append(_transform(stamp, reference_frame, root_frame, root))
-        msg.transforms.extend(_transform(stamp, root_frame, naming.joint(H36M17.joint_names[j], int(tid)), offset[j])
+        msg.transforms.extend(_transform(stamp, root_frame, naming.joint(names[j], int(tid)), offset[j])
                               for j in np.nonzero(ok)[0])
     return msg
 

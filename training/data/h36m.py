@@ -100,7 +100,13 @@ def _to_h36m17(poses: np.ndarray, where: str) -> np.ndarray:
 def load_h36m(data_3d: str | Path, data_2d: str | Path | None = None, subjects: tuple[str, ...] = TEST_SUBJECTS,
               pairs: tuple[tuple[int, int], ...] = DEFAULT_PAIRS, stride: int = 1,
               cameras: str | Path | None = None) -> H36MSamples:
-    """Two-view samples of `subjects` for every action and camera pair, every `stride`-th frame."""
+    """Two-view samples of `subjects` for every action and camera pair, every `stride`-th frame.
+
+    Frames 0, stride, 2 * stride, ... of each 3D sequence of T frames (ceil(T / stride) of them, whatever T). A 2D
+    sequence must have at least T frames: it is trimmed to its first T and strided the same way, so 2D and 3D
+    frames stay paired one to one. A 2D sequence shorter than its 3D sequence raises SampleError (which frames
+    are missing is unknown, so no trimming rule would keep the pairing right).
+    """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     positions_3d = _load_npz_dict(data_3d, "positions_3d")
@@ -114,9 +120,10 @@ def load_h36m(data_3d: str | Path, data_2d: str | Path | None = None, subjects: 
             raise SampleError(f"no calibration for subject {subject}")
         cams = calib[subject]
         for action, poses in sorted(positions_3d[subject].items()):
-            world = _to_h36m17(np.asarray(poses, np.float64), f"{subject}/{action}")[::stride]
+            full = _to_h36m17(np.asarray(poses, np.float64), f"{subject}/{action}")
+            world = full[::stride]
             cam_pts = [c.cam_from_world.apply(world) for c in cams]
-            views = _views_2d(positions_2d, subject, action, len(world) * stride, stride, cams, cam_pts)
+            views = _views_2d(positions_2d, subject, action, len(full), stride, cams, cam_pts)
             for a, b in pairs:
                 rel = cams[b].cam_from_world.compose(cams[a].cam_from_world.inverse())
                 n = len(world)
@@ -139,7 +146,8 @@ def load_h36m(data_3d: str | Path, data_2d: str | Path | None = None, subjects: 
 
 def _views_2d(positions_2d: dict | None, subject: str, action: str, length: int, stride: int,
               cams: list[H36MCamera], cam_pts: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(pixels (T, J, 2), confidence (T, J)) per view: from the 2D file (trimmed) or exact projections."""
+    """(pixels, confidence) per view for frames 0, stride, ... of a 3D sequence of `length` (unstrided) frames:
+    from the 2D file (which needs >= `length` frames; trimmed to `length`, then strided) or exact projections."""
     if positions_2d is None:
         return [(c.model.project(p), np.ones(p.shape[:2])) for c, p in zip(cams, cam_pts, strict=True)]
     try:

@@ -5,7 +5,9 @@ Mocap rigs place joints elsewhere than Human3.6M does (SPEC section 5), so every
 come from the mocap (torso, neck and shoulders re-derived from a body frame to sit where Human3.6M puts them),
 bone lengths are drawn around Human3.6M-like means. Then each pose gets a random heading and place in front of a
 two-camera rig (Human3.6M rigs from the embedded calibration, the "wide"/"narrow" rigs or random rigs), is
-projected through both lenses and noised with `cvpose_ros.noise`.
+projected through both lenses and noised with `cvpose_ros.noise`. With `layout="coco17"` the rebuilt poses become
+coco17 skeletons where detectors put their joints (`cvpose_ros.placement`, a head model with a random head turn),
+and the noise model's 3D stage (per-view surface and random offsets) is applied before projection.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import torch
 
 from cvpose_ros import synthetic
 from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.noise import apply_noise_mix
-from cvpose_ros.skeleton import H36M17, NUM_JOINTS
+from cvpose_ros.noise import apply_noise, get_preset, view_offsets_3d
+from cvpose_ros.placement import coco17_from_h36m
+from cvpose_ros.skeleton import H36M17, NUM_JOINTS, get_layout
 from cvpose_ros.torch_geometry import project_points
 from training.data.h36m import load_cameras
 from training.data.samples import SampleError, TwoViewSamples, concat_samples
@@ -155,8 +158,30 @@ def _project(model: CameraModel, points: np.ndarray) -> np.ndarray:
     return np.where((points[..., 2:] > 0.1), pix, np.nan)
 
 
+def _noisy_views(p0: np.ndarray, p1: np.ndarray, rig: RigPair, noise_mix: dict[str, float], layout: str,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Detector output (N, 2, J, 2) and confidence (N, 2, J) for joints p0/p1 (N, J, 3) in each camera's frame:
+    a preset drawn per sample from `noise_mix`, its 3D stage per view, projection, then its 2D stage."""
+    names = list(noise_mix)
+    weights = np.asarray([noise_mix[n] for n in names], dtype=np.float64)
+    if len(names) == 0 or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"noise mix needs positive weights, got {noise_mix}")
+    which = rng.choice(len(names), size=len(p0), p=weights / weights.sum())
+    kp = np.full(p0.shape[:1] + (2,) + p0.shape[1:-1] + (2,), np.nan)
+    conf = np.zeros(kp.shape[:-1])
+    for i, name in enumerate(names):
+        sel = which == i
+        if not sel.any():
+            continue
+        cfg = get_preset(name)
+        seen = [view_offsets_3d(p[sel], cfg, rng, layout) for p in (p0, p1)]
+        exact = np.stack([_project(rig.cam0, seen[0]), _project(rig.cam1, seen[1])], axis=1)
+        kp[sel], conf[sel] = apply_noise(exact, cfg, rng, layout=layout)
+    return kp, conf
+
+
 def samples_from_poses(world: np.ndarray, rigs: list[RigPair], noise_mix: dict[str, float], rng: np.random.Generator,
-                       margin_px: float = 5.0, max_tries: int = 4) -> TwoViewSamples:
+                       margin_px: float = 5.0, max_tries: int = 4, layout: str = "h36m17") -> TwoViewSamples:
     """Place each pose (F, J, 3) at a random heading and spot in front of a random rig, project, add noise.
 
     Poses that leave either image are re-placed (up to `max_tries` times) and dropped after that.
@@ -171,7 +196,7 @@ def samples_from_poses(world: np.ndarray, rigs: list[RigPair], noise_mix: dict[s
         c, s = np.cos(yaw), np.sin(yaw)
         rot = np.zeros((len(pending), 3, 3))
         rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1], rot[:, 2, 2] = c, -s, s, c, 1.0
-        local = world[pending] - world[pending, :1] * np.array([1.0, 1.0, 0.0])
+        local = world[pending] - get_layout(layout).root_of(world[pending])[:, None] * np.array([1.0, 1.0, 0.0])
         radius = np.sqrt(rng.uniform(0, 1, len(pending)))
         angle = rng.uniform(0, 2 * np.pi, len(pending))
         placed = np.einsum("nij,nkj->nki", rot, local)
@@ -186,15 +211,16 @@ def samples_from_poses(world: np.ndarray, rigs: list[RigPair], noise_mix: dict[s
             size = np.array([[rig.cam0.width, rig.cam0.height], [rig.cam1.width, rig.cam1.height]])[None, :, None]
             inside = (np.isfinite(kp).all(-1) & (kp > margin_px).all(-1) & (kp < size - margin_px).all(-1)).all((1, 2))
             if inside.any():
-                done.append((pending[sel[inside]], r, kp[inside], p0[inside]))
+                noisy, conf = _noisy_views(p0[inside], p1[inside], rig, noise_mix, layout, rng)
+                done.append((pending[sel[inside]], r, noisy, p0[inside], conf))
         placed_ids = np.concatenate([d[0] for d in done]) if done else np.zeros(0, int)
         pending = np.setdiff1d(pending, placed_ids)
     if not done:
         raise SampleError("no pose could be placed inside both images of any rig")
-    kp = np.concatenate([d[2] for d in done])
+    noisy = np.concatenate([d[2] for d in done])
+    conf = np.concatenate([d[4] for d in done])
     rig_of = np.concatenate([np.full(len(d[0]), d[1]) for d in done])
     gt = np.concatenate([d[3] for d in done])
-    noisy, conf, _ = apply_noise_mix(kp, noise_mix, rng)
     K = np.stack([np.stack([rigs[r].cam0.K, rigs[r].cam1.K]) for r in range(len(rigs))])
     dist = np.stack([np.stack([rigs[r].cam0.rational_coefficients(), rigs[r].cam1.rational_coefficients()])
                      for r in range(len(rigs))])
@@ -205,19 +231,23 @@ def samples_from_poses(world: np.ndarray, rigs: list[RigPair], noise_mix: dict[s
 
 def motion_samples(sequences: dict[str, np.ndarray], count: int, rig_mix: dict[str, float],
                    noise_mix: dict[str, float], rng: np.random.Generator, mocap_convention: bool = True,
-                   random_rigs: int = 64) -> TwoViewSamples:
-    """`count` two-view samples from frames drawn uniformly over all sequences, rigs drawn per `rig_mix`."""
+                   random_rigs: int = 64, layout: str = "h36m17") -> TwoViewSamples:
+    """`count` two-view samples from frames drawn uniformly over all sequences, rigs drawn per `rig_mix`, with
+    ground truth and keypoints in `layout` (h36m17, or coco17 placed as detectors place it)."""
+    layout = get_layout(layout).name
     frames = np.concatenate(list(sequences.values()))
     pick = frames[rng.integers(len(frames), size=count)]
     rebuilt = rebuild_poses(pick, sample_bone_lengths(count, rng), mocap_convention)
     rebuilt[..., 2] += ANKLE_HEIGHT_M - np.minimum(rebuilt[:, 3, 2], rebuilt[:, 6, 2])[:, None] \
         + np.maximum(np.minimum(pick[:, 3, 2], pick[:, 6, 2]) - ANKLE_HEIGHT_M, 0.0)[:, None]
+    if layout == "coco17":
+        rebuilt = coco17_from_h36m(rebuilt, rng)
     kinds = [k for k, w in rig_mix.items() if w > 0]
     if not kinds:
         raise ValueError(f"rig mix needs a positive weight, got {rig_mix}")
     weights = np.array([rig_mix[k] for k in kinds], float)
     which = rng.choice(len(kinds), size=count, p=weights / weights.sum())
-    parts = [samples_from_poses(rebuilt[which == i], make_rigs(k, random_rigs, rng), noise_mix, rng)
+    parts = [samples_from_poses(rebuilt[which == i], make_rigs(k, random_rigs, rng), noise_mix, rng, layout=layout)
              for i, k in enumerate(kinds) if (which == i).any()]
 
     return concat_samples(parts)

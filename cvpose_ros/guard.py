@@ -1,0 +1,87 @@
+"""Do no harm: keep each refined joint within what the two views' 2D evidence allows.
+
+Where the two views agree (small DLT residual), a learnt prior has no evidence to move a joint far: it would only
+pull the joint towards its own body, e.g. a detector's joint definition towards the training data's. Where the views
+disagree (a swap, an outlier, heavy noise) the residual is large and the refiner may correct freely.
+
+Rule, per joint: the refined joint's mean reprojection error in the two views may be at most
+`max(min_px, height_fraction * person_height_px, factor * coarse_residual)`; when it is larger the joint's
+correction is shortened (coarse + s * (refined - coarse) with the largest s of 1, (steps-1)/steps, ..., 0 that
+satisfies the rule). s = 0 gives the triangulation, which always satisfies it. The height term is the detector's
+own noise level: even the true joint reprojects a few pixels (a small fraction of the person's height in the image)
+from noisy detections, while the DLT residual alone sees only the epipolar part of the noise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Projector = Callable[[np.ndarray], np.ndarray]  # points (..., 3) in a camera's frame -> raw pixels (..., 2)
+
+
+@dataclass(frozen=True)
+class EvidenceGuard:
+    """Parameters of the do-no-harm rule (see the module docstring); `enabled=False` passes refinement through."""
+
+    min_px: float = 3.0
+    height_fraction: float = 0.03
+    factor: float = 2.0
+    steps: int = 4
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.min_px < 0 or self.height_fraction < 0 or self.factor < 1.0 or self.steps < 1:
+            raise ValueError(f"guard needs min_px >= 0, factor >= 1 and steps >= 1, got {self}")
+
+
+def mean_reprojection_error(points_cam0: np.ndarray, project0: Projector, project1: Projector,
+                            to_cam1: Callable[[np.ndarray], np.ndarray], kp0: np.ndarray,
+                            kp1: np.ndarray) -> np.ndarray:
+    """(...,) mean pixel error of points (..., 3) in camera 0's frame against both views' keypoints (..., 2);
+    NaN where a view is missing (then the other view alone counts)."""
+    e0 = np.linalg.norm(project0(points_cam0) - kp0, axis=-1)
+    e1 = np.linalg.norm(project1(to_cam1(points_cam0)) - kp1, axis=-1)
+    both = np.stack([e0, e1])
+    with np.errstate(invalid="ignore"):
+        count = np.isfinite(both).sum(axis=0)
+        return np.where(count > 0, np.nansum(np.nan_to_num(both, nan=0.0), axis=0) / np.maximum(count, 1), np.nan)
+
+
+def person_height_px(kp0: np.ndarray, kp1: np.ndarray) -> np.ndarray:
+    """(...,) mean over the two views of the vertical extent of a person's keypoints (..., J, 2); 0 if unknown."""
+    y = np.stack([kp0[..., 1], kp1[..., 1]])  # (2, ..., J)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a view without keypoints
+        height = np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0)
+    return np.nan_to_num(height, nan=0.0)
+
+
+def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray, project0: Projector,
+                     project1: Projector, to_cam1: Callable[[np.ndarray], np.ndarray], kp0: np.ndarray,
+                     kp1: np.ndarray, guard: EvidenceGuard = EvidenceGuard()) -> tuple[np.ndarray, np.ndarray]:
+    """Guarded poses (..., J, 3) in camera 0's frame and the (..., J) mask of joints whose correction was shortened.
+
+    coarse/refined (..., J, 3) in camera 0's frame; coarse_error (..., J) the DLT residual (px, mean of the views);
+    kp0/kp1 (..., J, 2) each view's keypoints; project*/to_cam1 the cameras. Joints missing in coarse or refined
+    are returned as refined.
+    """
+    refined = np.asarray(refined, dtype=np.float64)
+    if not guard.enabled or refined.size == 0:
+        return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
+    coarse = np.asarray(coarse, dtype=np.float64)
+    scales = np.linspace(1.0, 0.0, guard.steps + 1)
+    candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
+    errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
+    allowed = np.maximum(np.maximum(guard.min_px, guard.height_fraction * person_height_px(kp0, kp1))[..., None],
+                         guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
+    ok = errors <= allowed + 1e-9
+    ok[-1] = True  # the triangulation itself is always allowed
+    first_ok = np.argmax(ok, axis=0)  # largest scale that satisfies the rule
+    chosen = np.take_along_axis(candidates, first_ok[None, ..., None], axis=0)[0]
+    usable = np.isfinite(coarse).all(axis=-1) & np.isfinite(refined).all(axis=-1)
+    guarded = np.where(usable[..., None], chosen, refined)
+    return guarded, usable & (first_ok > 0)

@@ -1,0 +1,1 @@
+"""Small offline measurement tools (run as `python -m training.tools.<name>`)."""
