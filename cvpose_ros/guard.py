@@ -4,12 +4,14 @@ Where the two views agree (small DLT residual), a learnt prior has no evidence t
 pull the joint towards its own body, e.g. a detector's joint definition towards the training data's. Where the views
 disagree (a swap, an outlier, heavy noise) the residual is large and the refiner may correct freely.
 
-Rule, per joint: the refined joint's mean reprojection error in the two views may be at most
-`max(min_px, height_fraction * person_height_px, factor * coarse_residual)`; when it is larger the joint's
-correction is shortened (coarse + s * (refined - coarse) with the largest s of 1, (steps-1)/steps, ..., 0 that
-satisfies the rule). s = 0 gives the triangulation, which always satisfies it. The height term is the detector's
-own noise level: even the true joint reprojects a few pixels (a small fraction of the person's height in the image)
-from noisy detections, while the DLT residual alone sees only the epipolar part of the noise.
+Rule: a person's views agree when the median DLT residual over their joints is at most `agree_fraction` of their
+height in the image (both views' mean). For such a person each refined joint's mean reprojection error in the two
+views may be at most `max(min_px, factor * the joint's DLT residual)`; when it is larger the joint's correction is
+shortened (coarse + s * (refined - coarse) with the largest s of 1, (steps-1)/steps, ..., 0 that satisfies the
+rule; s = 0, the triangulation, always does). People whose views disagree keep the refinement as it is, and so
+does any correction longer than `free_above_m`: a left/right swap in one view can still be epipolar-consistent
+(small residual), and the refiner moving a joint by decimetres is it repairing such a gross error, while the harm
+seen on agreeing real views is a pull of a few centimetres towards the training body (measured: docs/model.md).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ class EvidenceGuard:
     """Parameters of the do-no-harm rule (see the module docstring); `enabled=False` passes refinement through."""
 
     min_px: float = 3.0
-    height_fraction: float = 0.03
+    agree_fraction: float = 0.02
     factor: float = 2.0
+    free_above_m: float = 0.15
     steps: int = 4
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if self.min_px < 0 or self.height_fraction < 0 or self.factor < 1.0 or self.steps < 1:
+        if self.min_px < 0 or self.agree_fraction < 0 or self.factor < 1.0 or self.steps < 1 or self.free_above_m < 0:
             raise ValueError(f"guard needs min_px >= 0, factor >= 1 and steps >= 1, got {self}")
 
 
@@ -63,7 +66,8 @@ def person_height_px(kp0: np.ndarray, kp1: np.ndarray) -> np.ndarray:
 def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray, project0: Projector,
                      project1: Projector, to_cam1: Callable[[np.ndarray], np.ndarray], kp0: np.ndarray,
                      kp1: np.ndarray, guard: EvidenceGuard = EvidenceGuard()) -> tuple[np.ndarray, np.ndarray]:
-    """Guarded poses (..., J, 3) in camera 0's frame and the (..., J) mask of joints whose correction was shortened.
+    """Guarded poses (..., P, J, 3) in camera 0's frame and the (..., P, J) mask of joints whose correction was
+    shortened. Arrays carry a person axis before the joints (the agreement is decided per person).
 
     coarse/refined (..., J, 3) in camera 0's frame; coarse_error (..., J) the DLT residual (px, mean of the views);
     kp0/kp1 (..., J, 2) each view's keypoints; project*/to_cam1 the cameras. Joints missing in coarse or refined
@@ -76,9 +80,14 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
     errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
-    allowed = np.maximum(np.maximum(guard.min_px, guard.height_fraction * person_height_px(kp0, kp1))[..., None],
-                         guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
-    ok = errors <= allowed + 1e-9
+    allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a person without any residual: not guarded
+        agreement = np.nanmedian(np.where(np.isfinite(coarse_error), coarse_error, np.nan), axis=-1)
+    agree = agreement <= guard.agree_fraction * person_height_px(kp0, kp1)  # (...,) NaN compares False
+    ok = (errors <= allowed + 1e-9) | ~agree[..., None]
+    if guard.free_above_m > 0:  # gross-error repairs stay
+        ok = ok | (np.linalg.norm(refined - coarse, axis=-1) > guard.free_above_m)
     ok[-1] = True  # the triangulation itself is always allowed
     first_ok = np.argmax(ok, axis=0)  # largest scale that satisfies the rule
     chosen = np.take_along_axis(candidates, first_ok[None, ..., None], axis=0)[0]

@@ -35,7 +35,9 @@ class Placement:
     nose: tuple[float, float, float] = (0.0, -0.025, 0.107)      # nose in the head frame
     eye: tuple[float, float, float] = (0.033, 0.005, 0.083)      # left eye in the head frame (right: x mirrored)
     hip_width_ratio: float = 0.72         # coco hip half-width / Human3.6M hip half-width
-    hip_up: float = 0.02                  # coco hips above the Human3.6M hip centres
+    hip_up: float = 0.03                  # coco hips above the Human3.6M hip centres
+    hip_sd: float = 0.025                 # per-person std of hip_up and (x 2) of hip_width_ratio: detectors differ
+                                          # most at the hips (MediaPipe's sit ~8 cm above Panoptic's)
     head_yaw_deg: float = 30.0            # std of the head's yaw against the body (clipped at 2.2 std)
     head_pitch_deg: float = 12.0          # std of the head's extra pitch
     face_sd: float = 0.008                # per-person std of the face offsets
@@ -98,12 +100,14 @@ def coco17_from_h36m(h36m: np.ndarray, rng: np.random.Generator | None = None,
         yaw = pitch = np.zeros(batch)
         face = np.zeros(batch + (3, 3))
         head_extra = np.zeros(batch)
+        hip_extra = np.zeros(batch + (2,))
     else:
         limit = 2.2
         yaw = np.deg2rad(p.head_yaw_deg) * np.clip(rng.standard_normal(batch), -limit, limit)
         pitch = np.deg2rad(p.head_pitch_deg) * np.clip(rng.standard_normal(batch), -limit, limit)
         face = p.face_sd * rng.standard_normal(batch + (3, 3))
         head_extra = p.head_sd * np.clip(rng.standard_normal(batch), -2.0, 2.0)
+        hip_extra = p.hip_sd * np.clip(rng.standard_normal(batch + (2,)), -2.0, 2.0)
     head = head_frame(h36m, yaw, pitch)
     body = body_frame(h36m)
     mid_shoulder = 0.5 * (h36m[..., _H["l_shoulder"], :] + h36m[..., _H["r_shoulder"], :])
@@ -124,6 +128,8 @@ def coco17_from_h36m(h36m: np.ndarray, rng: np.random.Generator | None = None,
     out[..., _C["r_ear"], :] = in_head(np.stack([-ear_half, zeros, zeros], -1))
     pelvis = h36m[..., _H["pelvis"], :]
     up = body[..., 1, :]
+    width = (p.hip_width_ratio + 2.0 * hip_extra[..., 1])[..., None]
+    height = (p.hip_up + hip_extra[..., 0])[..., None]
     for side in ("l_hip", "r_hip"):
-        out[..., _C[side], :] = pelvis + p.hip_width_ratio * (h36m[..., _H[side], :] - pelvis) + p.hip_up * up
+        out[..., _C[side], :] = pelvis + width * (h36m[..., _H[side], :] - pelvis) + height * up
     return out

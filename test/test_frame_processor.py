@@ -182,7 +182,7 @@ def test_guard_keeps_agreeing_views_close_to_the_evidence(tmp_path):
     from cvpose_ros.triangulation import reprojection_error
 
     refiner = Refiner(make_tiny_checkpoint(tmp_path / "wild.pt", False, residual_std=0.5), device="cpu")
-    guard = EvidenceGuard(min_px=3.0, height_fraction=0.0, factor=2.0)
+    guard = EvidenceGuard(min_px=3.0, agree_fraction=1.0, factor=2.0, free_above_m=0.0)
     guarded = SkeletonPipeline(refiner, guard=guard).process(SETUP, view(0, 0), view(1, 0))
     free = SkeletonPipeline(refiner, guard=EvidenceGuard(enabled=False)).process(SETUP, view(0, 0), view(1, 0))
     assert guarded.refined_applied and guarded.guarded_joints > 0 and free.guarded_joints == 0

@@ -60,7 +60,7 @@ def run_pair(cam0: CalibratedCamera, cam1: CalibratedCamera, pixels: np.ndarray,
     frames = pixels.shape[1]
     coarse = np.full((frames, pixels.shape[2], 3), np.nan)
     refined = coarse.copy()
-    layout, applied = "h36m17", False
+    out_layout, applied = layout, False
     for t in range(frames):
         views = [ViewInput(t, cam.name, layout, _people(pixels[i, t], confidence[i, t]))
                  for i, cam in enumerate((cam0, cam1))]
@@ -68,11 +68,11 @@ def run_pair(cam0: CalibratedCamera, cam1: CalibratedCamera, pixels: np.ndarray,
             result = pipeline.process(setup, *views)
         except FrameError:
             continue
-        layout = getattr(result, "layout", "h36m17")
+        out_layout = result.layout
         applied |= bool(result.refined_applied)
         if result.refined.joints.shape[0]:
             coarse[t], refined[t] = result.coarse.joints[0], result.refined.joints[0]
-    return coarse, refined, layout, applied
+    return coarse, refined, out_layout, applied
 
 
 def _people(pixels: np.ndarray, confidence: np.ndarray) -> list[PersonInput]:
@@ -202,19 +202,19 @@ def evaluate_detections(cameras: Sequence[CalibratedCamera], pixels: Sequence[np
     report["detector_error_leave_one_out"] = detector_error_stats(cameras, pix, conf, swaps.consensus,
                                                                   swaps.swapped, confident)
     pairs = list(itertools.combinations(range(len(cameras)), 2))
-    report["pairs"], measures, agree_masks, layout, applied = {}, [], [], "h36m17", False
+    report["pairs"], measures, agree_masks, applied = {}, [], [], False
     for a, b in tqdm(pairs, desc="pairs", unit="pair", disable=not progress, leave=False):
         others = [v for v in range(len(cameras)) if v not in (a, b)]
-        coarse, refined, layout, ran = run_pair(cameras[a], cameras[b], pix[[a, b]], conf[[a, b]], refiner,
-                                                min_confidence, association_max_error_px, layout, guard)
+        coarse, refined, out_layout, ran = run_pair(cameras[a], cameras[b], pix[[a, b]], conf[[a, b]], refiner,
+                                                    min_confidence, association_max_error_px, layout, guard)
         applied |= ran
         reference = triangulate_views([cameras[v] for v in others], pix[others], conf[others], min_confidence)
-        reference = in_layout(reference, np.isfinite(reference).all(axis=-1).astype(float), layout)[0]
-        seen, seen_conf = in_layout(pix[others], conf[others], layout)
+        reference = in_layout(reference, np.isfinite(reference).all(axis=-1).astype(float), out_layout)[0]
+        seen, seen_conf = in_layout(pix[others], conf[others], out_layout)
         measure = {}
         for method, pose in (("triangulation", coarse), ("refined", refined)):
             reprojection = residuals([cameras[v] for v in others], pose, seen, seen_conf, confident)
-            measure[method] = joint_errors(pose, reference, layout)
+            measure[method] = joint_errors(pose, reference, out_layout)
             measure[method]["reprojection"] = np.moveaxis(reprojection, 0, 1)  # (T, V-2, J)
         masks = _splits(swaps.swapped, (a, b))
         block = {split: _block(measure, masks[split]) for split in SPLITS}
@@ -225,8 +225,8 @@ def evaluate_detections(cameras: Sequence[CalibratedCamera], pixels: Sequence[np
     pooled = {m: {k: np.concatenate([x[m][k] for x in measures]) for k in measures[0][m]} for m in measures[0]}
     all_masks = [_splits(swaps.swapped, p) for p in pairs]
     report["all_pairs"] = {s: _block(pooled, np.concatenate([m[s] for m in all_masks])) for s in SPLITS}
-    report["per_joint_agree"] = _per_joint(measures, agree_masks, get_layout(layout).joint_names)
-    report["output_layout"], report["refined_applied"] = layout, applied
+    report["per_joint_agree"] = _per_joint(measures, agree_masks, get_layout(out_layout).joint_names)
+    report["output_layout"], report["refined_applied"] = out_layout, applied
     return report
 
 
@@ -290,7 +290,7 @@ def evaluate_videos(videos: str | Path, calibration: str | Path, checkpoint: str
     report["calibration"] = Path(calibration).name
     report["checkpoint"] = str(refiner.checkpoint_path) if refiner is not None and refiner.enabled else None
     report["guard"] = None if guard is None else {"enabled": guard.enabled, "min_px": guard.min_px,
-                                                  "height_fraction": guard.height_fraction, "factor": guard.factor}
+                                                  "agree_fraction": guard.agree_fraction, "factor": guard.factor}
     print(format_report(report))
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ class TrainConfig:
     h36m_pairs: str = "0-1,0-2,1-3,2-3"
     h36m_stride: int = 4
     layout: str = "h36m17"                 # joint definition of data and model: h36m17 or coco17 (detector placement)
+    bone_spread: float = 1.0               # body-size / bone-length variation of generated people (1 = Human3.6M-like)
     # data: motion capture files (regenerated every epoch with fresh rigs, bones and noise)
     motion: list[str] = field(default_factory=list)
     motion_stride: int = 2
@@ -101,6 +102,8 @@ class TrainConfig:
         for name in (self.validation_noise, self.validation_light_noise):
             if name and name not in PRESETS:
                 raise ConfigError(f"unknown noise preset {name!r}; expected one of {sorted(PRESETS)}")
+        if not 0.0 <= self.bone_spread <= 3.0:
+            raise ConfigError(f"bone_spread must be in [0, 3], got {self.bone_spread}")
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {sorted(LAYOUTS)}, got {self.layout!r}")
         for name in ("rig_mix", "noise_mix"):

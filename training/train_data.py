@@ -88,7 +88,7 @@ class DataSources:
             n = int(round(count * share[kind]))
             if n > 0 and seqs:
                 samples = motion_samples(seqs, n, rig_mix, noise_mix, rng, mocap_convention=kind == "mocap",
-                                         layout=self.cfg.layout)
+                                         layout=self.cfg.layout, bone_spread=self.cfg.bone_spread)
                 parts.append(triangulate_samples(samples, self.cfg.min_confidence))
         return concat_triangulated(parts)
 

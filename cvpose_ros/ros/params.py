@@ -37,13 +37,15 @@ PARAMETERS: dict[str, tuple[object, str]] = {
                        "of that layout's packaged default; empty = the packaged weights of every layout."),
     "refine": (True, "Run CV-UGCN refinement; false publishes triangulation only on both topics."),
     "layout": ("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
-    "guard": (True, "Do no harm: shorten any refined joint's correction that reprojects further from the two "
-                    "views' keypoints than max(guard_min_px, guard_height_fraction x person height, guard_factor x "
-                    "triangulation residual)."),
+    "guard": (True, "Do no harm: for a person whose two views agree, shorten any refined joint's correction that "
+                    "reprojects further from the keypoints than max(guard_min_px, guard_factor x its triangulation "
+                    "residual); people whose views disagree (swaps, outliers) are refined freely."),
+    "guard_agree_fraction": (0.02, "Guard: a person's views agree when the median triangulation residual is at "
+                                   "most this fraction of their height in the image."),
     "guard_min_px": (3.0, "Guard: smallest allowed mean reprojection error (px) of a refined joint."),
-    "guard_height_fraction": (0.03, "Guard: allowed reprojection error as a fraction of the person's height in "
-                                    "the image (the detector's own noise level)."),
     "guard_factor": (2.0, "Guard: allowed reprojection error as a multiple of the triangulation's residual (>= 1)."),
+    "guard_free_above": (0.15, "Guard: corrections longer than this (m) are kept (the refiner repairing a swap or "
+                               "outlier that both views can show consistently); 0 = guard every correction."),
     "min_confidence": (0.1, "Keypoints below this confidence are treated as missing."),
     "min_valid_joints": (6, "A person with fewer usable joints in a view is dropped."),
     "sync_slop": (0.01, "Largest stamp difference (s) between the two cameras' keypoints to pair them."),
@@ -187,10 +189,12 @@ def validate(values: dict) -> RefinerParams:
            f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
     _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
     _check(values["guard_min_px"] >= 0.0, "guard_min_px must be >= 0 px")
-    _check(values["guard_height_fraction"] >= 0.0, "guard_height_fraction must be >= 0")
+    _check(values["guard_agree_fraction"] >= 0.0, "guard_agree_fraction must be >= 0")
     _check(values["guard_factor"] >= 1.0, "guard_factor must be >= 1")
-    guard = EvidenceGuard(min_px=values["guard_min_px"], height_fraction=values["guard_height_fraction"],
-                          factor=values["guard_factor"], enabled=bool(values["guard"]))
+    _check(values["guard_free_above"] >= 0.0, "guard_free_above must be >= 0 m")
+    guard = EvidenceGuard(min_px=values["guard_min_px"], agree_fraction=values["guard_agree_fraction"],
+                          factor=values["guard_factor"], free_above_m=values["guard_free_above"],
+                          enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses, device=device,

@@ -231,13 +231,15 @@ def samples_from_poses(world: np.ndarray, rigs: list[RigPair], noise_mix: dict[s
 
 def motion_samples(sequences: dict[str, np.ndarray], count: int, rig_mix: dict[str, float],
                    noise_mix: dict[str, float], rng: np.random.Generator, mocap_convention: bool = True,
-                   random_rigs: int = 64, layout: str = "h36m17") -> TwoViewSamples:
+                   random_rigs: int = 64, layout: str = "h36m17", bone_spread: float = 1.0) -> TwoViewSamples:
     """`count` two-view samples from frames drawn uniformly over all sequences, rigs drawn per `rig_mix`, with
-    ground truth and keypoints in `layout` (h36m17, or coco17 placed as detectors place it)."""
+    ground truth and keypoints in `layout` (h36m17, or coco17 placed as detectors place it). `bone_spread` widens
+    the body-size and bone-length variation (1 = Human3.6M-like subjects)."""
     layout = get_layout(layout).name
     frames = np.concatenate(list(sequences.values()))
     pick = frames[rng.integers(len(frames), size=count)]
-    rebuilt = rebuild_poses(pick, sample_bone_lengths(count, rng), mocap_convention)
+    lengths = sample_bone_lengths(count, rng, scale_sd=0.06 * bone_spread, bone_sd=0.04 * bone_spread)
+    rebuilt = rebuild_poses(pick, lengths, mocap_convention)
     rebuilt[..., 2] += ANKLE_HEIGHT_M - np.minimum(rebuilt[:, 3, 2], rebuilt[:, 6, 2])[:, None] \
         + np.maximum(np.minimum(pick[:, 3, 2], pick[:, 6, 2]) - ANKLE_HEIGHT_M, 0.0)[:, None]
     if layout == "coco17":

@@ -85,7 +85,7 @@ def _pooled_joints(stats: dict) -> dict:
 def markdown(real: dict, synthetic: dict, preset: str) -> str:
     """Side-by-side tables: per camera and per joint, real detector vs the synthetic preset."""
     lines = [f"| camera | real: height px | median err px | mean abs offset px | spread px | swapped | "
-             f"'{preset}': median err px | abs offset px | spread px | swapped |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"'{preset}': median err px | abs offset px | spread px | swapped |", "|---" * 10 + "|"]
     for name, r in real["cameras"].items():
         s = synthetic["cameras"][name]
         lines.append(f"| {name} | {r['person_height_px']:.0f} | {r['median_error_px']:.1f} | "

@@ -1,0 +1,91 @@
+"""The do-no-harm guard: agreeing views bound refinement, disagreeing views and gross repairs pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.guard import EvidenceGuard, guard_refinement, mean_reprojection_error
+
+CAM = CameraModel(K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]), dist=np.zeros(5),
+                  distortion_model="plumb_bob", width=1280, height=720)
+CAM1_FROM_CAM0 = RigidTransform.from_quaternion([0.0, -0.2588, 0.0, 0.9659], [1.5, 0.0, 0.3])
+
+
+def person(offset=(0.0, 0.0, 4.0), seed=0) -> np.ndarray:
+    """(17, 3) a person-sized point set 4 m in front of camera 0, about 1.7 m tall."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform([-0.25, -0.85, -0.15], [0.25, 0.85, 0.15], (17, 3))
+    return pts + np.asarray(offset)
+
+
+def observe(points_cam0: np.ndarray, noise_px: float = 0.0, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    kp0 = CAM.project(points_cam0) + rng.normal(0, noise_px, points_cam0.shape[:-1] + (2,))
+    kp1 = CAM.project(CAM1_FROM_CAM0.apply(points_cam0)) + rng.normal(0, noise_px, points_cam0.shape[:-1] + (2,))
+    return kp0, kp1
+
+
+def run(coarse, refined, kp0, kp1, guard):
+    err = mean_reprojection_error(coarse, CAM.project, CAM.project, CAM1_FROM_CAM0.apply, kp0, kp1)
+    return guard_refinement(coarse, refined, err, CAM.project, CAM.project, CAM1_FROM_CAM0.apply, kp0, kp1, guard)
+
+
+def test_agreeing_views_bound_a_small_pull_and_exact_input_stays_exact():
+    truth = person()[None]
+    kp0, kp1 = observe(truth)
+    pulled = truth + np.array([0.05, 0.0, 0.0])  # a 5 cm pull towards another body: 12 px in camera 0
+    guard = EvidenceGuard()
+    guarded, limited = run(truth, pulled, kp0, kp1, guard)
+    assert limited.all()
+    after = mean_reprojection_error(guarded, CAM.project, CAM.project, CAM1_FROM_CAM0.apply, kp0, kp1)
+    assert (after <= guard.min_px + 1e-9).all()  # exact views: no joint may leave them by more than min_px
+    assert np.linalg.norm(guarded - truth, axis=-1).max() < 0.02
+    small = truth + np.array([0.002, 0.0, 0.0])  # 0.5 px: within min_px, kept
+    kept, limited = run(truth, small, kp0, kp1, EvidenceGuard())
+    assert not limited.any()
+    np.testing.assert_array_equal(kept, small)
+
+
+def test_gross_repairs_and_disagreeing_views_are_left_alone():
+    truth = person()[None]
+    kp0, kp1 = observe(truth)
+    far = truth + np.array([0.3, 0.0, 0.0])
+    kept, limited = run(truth, far, kp0, kp1, EvidenceGuard(free_above_m=0.15))
+    np.testing.assert_array_equal(kept, far)
+    assert not limited.any()
+    shortened, _ = run(truth, far, kp0, kp1, EvidenceGuard(free_above_m=0.0))
+    np.testing.assert_allclose(shortened, truth, atol=1e-9)
+    # one view swapped left/right (half the joints exchanged): the residual is large, the views disagree
+    kp1_swapped = kp1.copy()
+    kp1_swapped[0, :8], kp1_swapped[0, 8:16] = kp1[0, 8:16], kp1[0, :8]
+    coarse = truth + np.array([0.05, 0.02, 0.0])
+    refined = truth + 0.0
+    out, limited = run(coarse, refined, kp0, kp1_swapped, EvidenceGuard(free_above_m=0.0))
+    assert not limited.any()
+    np.testing.assert_array_equal(out, refined)
+
+
+def test_people_are_judged_one_by_one_and_missing_joints_pass_through():
+    a, b = person(seed=0), person((1.0, 0.0, 5.0), seed=2)
+    kp0, kp1 = observe(np.stack([a, b]))
+    kp1[1, :12] += 60.0  # person b: most joints disagree grossly in view 1
+    coarse = np.stack([a, b])
+    refined = coarse + np.array([0.05, 0.0, 0.0])
+    refined[0, 3] = np.nan
+    out, limited = run(coarse, refined, kp0, kp1, EvidenceGuard(free_above_m=0.0))
+    assert limited[0, :3].all() and not limited[1].any()
+    assert np.isnan(out[0, 3]).all()
+    np.testing.assert_array_equal(out[1], refined[1])
+
+
+def test_guard_parameters_are_checked_and_can_switch_off():
+    with pytest.raises(ValueError, match="factor >= 1"):
+        EvidenceGuard(factor=0.5)
+    truth = person()[None]
+    kp0, kp1 = observe(truth)
+    moved = truth + 0.05
+    out, limited = run(truth, moved, kp0, kp1, EvidenceGuard(enabled=False))
+    np.testing.assert_array_equal(out, moved)
+    assert not limited.any()
