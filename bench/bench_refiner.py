@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.guard import guard_refinement
 from cvpose_ros.model.checkpoint import save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import create_model
@@ -67,11 +68,16 @@ def run(checkpoint: Path, devices: list[str], batches: list[int], min_seconds: f
             refine_rate = _rate(lambda: refiner.refine(tri, transform), people, min_seconds, sync)  # noqa: B023
             both_rate = _rate(lambda: refiner.refine(triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf),  # noqa: B023
                                                      transform), people, min_seconds, sync)  # noqa: B023
+            refined = refiner.refine(tri, transform)[0]
+            guard_rate = _rate(lambda: guard_refinement(tri.cam0, refined, tri.reprojection_error, cam.project,  # noqa: B023
+                                                        cam.project, transform.apply, kp0, kp1),  # noqa: B023
+                               people, min_seconds, lambda: None)
             rows.append(dict(device=str(refiner.device), batch=people, triangulation=tri_rate, refine=refine_rate,
-                             pipeline=both_rate, ratio=both_rate / tri_rate))
+                             pipeline=both_rate, ratio=both_rate / tri_rate, guard=guard_rate,
+                             guard_vs_refine=refine_rate / guard_rate))
             print(f"{rows[-1]['device']:>6} batch {people:5d}: triangulation {tri_rate:10.0f} poses/s | refine only "
-                  f"{refine_rate:10.0f} | triangulate+refine {both_rate:10.0f} | ratio {rows[-1]['ratio']:.3f}",
-                  flush=True)
+                  f"{refine_rate:10.0f} | triangulate+refine {both_rate:10.0f} | ratio {rows[-1]['ratio']:.3f} | "
+                  f"guard {guard_rate:10.0f} (time {rows[-1]['guard_vs_refine']:.2f} x refine only)", flush=True)
     return rows
 
 

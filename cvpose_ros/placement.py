@@ -1,7 +1,7 @@
 """Where 2D detectors put their joints: coco17 skeletons in 3D from Human3.6M-placed (h36m17) poses.
 
-Training a coco17 refiner needs 3D coco17 joints, and mocap gives h36m17. Limbs carry over (shoulders, elbows,
-wrists, knees, ankles); the face (nose, eyes, ears) comes from a head model placed above the shoulders along the
+Training a coco17 refiner needs 3D coco17 joints, and mocap gives h36m17. Arms carry over (shoulders, elbows,
+wrists); legs keep the mocap's directions at detector lengths (shorter thigh and shin); the face (nose, eyes, ears) comes from a head model placed above the shoulders along the
 mocap's head axis, turned by a head yaw and pitch drawn within a natural range; hips sit where detectors put them
 (narrower and higher than Human3.6M's hip-joint centres). The numbers are measured (docs/placement.md): CMU
 Panoptic's 3D COCO-19 skeletons for the head model, MediaPipe's 4-camera triangulation of real video for the hips.
@@ -21,8 +21,7 @@ from cvpose_ros.skeleton import COCO17, H36M17
 _H = {name: i for i, name in enumerate(H36M17.joint_names)}
 _C = {name: i for i, name in enumerate(COCO17.joint_names)}
 # joints that carry over by name
-_SAME = ("l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist", "l_knee", "r_knee", "l_ankle",
-         "r_ankle")
+_SAME = ("l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist")
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,15 @@ class Placement:
     eye: tuple[float, float, float] = (0.033, 0.005, 0.083)      # left eye in the head frame (right: x mirrored)
     hip_width_ratio: float = 0.72         # coco hip half-width / Human3.6M hip half-width
     hip_up: float = 0.03                  # coco hips above the Human3.6M hip centres
-    hip_sd: float = 0.025                 # per-person std of hip_up and (x 2) of hip_width_ratio: detectors differ
-                                          # most at the hips (MediaPipe's sit ~8 cm above Panoptic's)
+    hip_sd: float = 0.04                  # per-person std of hip_up and (x 1.25) of hip_width_ratio: detectors differ
+                                          # most at the hips (MediaPipe puts them 8 cm lower than Panoptic)
     head_yaw_deg: float = 30.0            # std of the head's yaw against the body (clipped at 2.2 std)
     head_pitch_deg: float = 12.0          # std of the head's extra pitch
     face_sd: float = 0.008                # per-person std of the face offsets
     ear_sd: float = 0.014                 # per-person std of the ear half-width (detectors disagree most here)
     head_sd: float = 0.02                 # per-person std of ears_above_shoulders
+    leg_scale: float = 0.92               # detector thigh and shin / Human3.6M's (Panoptic 0.90, MediaPipe 0.83)
+    leg_sd: float = 0.05                  # per-person std of leg_scale
 
 
 DEFAULT_PLACEMENT = Placement()
@@ -96,6 +97,8 @@ def coco17_from_h36m(h36m: np.ndarray, rng: np.random.Generator | None = None,
     for name in _SAME:
         out[..., _C[name], :] = h36m[..., _H[name], :]
     p = placement
+    leg = np.full(batch, p.leg_scale) if rng is None else \
+        p.leg_scale + p.leg_sd * np.clip(rng.standard_normal(batch), -2.0, 2.0)
     if rng is None:
         yaw = pitch = np.zeros(batch)
         face = np.zeros(batch + (3, 3))
@@ -128,8 +131,13 @@ def coco17_from_h36m(h36m: np.ndarray, rng: np.random.Generator | None = None,
     out[..., _C["r_ear"], :] = in_head(np.stack([-ear_half, zeros, zeros], -1))
     pelvis = h36m[..., _H["pelvis"], :]
     up = body[..., 1, :]
-    width = (p.hip_width_ratio + 2.0 * hip_extra[..., 1])[..., None]
+    width = (p.hip_width_ratio + 1.25 * hip_extra[..., 1])[..., None]
     height = (p.hip_up + hip_extra[..., 0])[..., None]
-    for side in ("l_hip", "r_hip"):
-        out[..., _C[side], :] = pelvis + width * (h36m[..., _H[side], :] - pelvis) + height * up
+    for side in ("l", "r"):
+        hip, knee, ankle = (h36m[..., _H[f"{side}_{j}"], :] for j in ("hip", "knee", "ankle"))
+        new_hip = pelvis + width * (hip - pelvis) + height * up
+        new_knee = new_hip + leg[..., None] * (knee - hip)  # the mocap thigh and shin directions, shorter
+        out[..., _C[f"{side}_hip"], :] = new_hip
+        out[..., _C[f"{side}_knee"], :] = new_knee
+        out[..., _C[f"{side}_ankle"], :] = new_knee + leg[..., None] * (ankle - knee)
     return out

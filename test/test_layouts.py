@@ -47,8 +47,13 @@ def test_coco17_placement_from_h36m():
     coco = placement.coco17_from_h36m(h36m)
     c, h = {n: i for i, n in enumerate(skeleton.COCO17.joint_names)}, {n: i for i, n in
                                                                        enumerate(skeleton.H36M17.joint_names)}
-    for name in ("l_wrist", "r_knee", "l_shoulder", "r_ankle"):
+    for name in ("l_wrist", "r_elbow", "l_shoulder"):
         np.testing.assert_array_equal(coco[..., c[name], :], h36m[..., h[name], :])
+    thigh = np.linalg.norm(coco[..., c["l_knee"], :] - coco[..., c["l_hip"], :], axis=-1)
+    shin = np.linalg.norm(coco[..., c["l_ankle"], :] - coco[..., c["l_knee"], :], axis=-1)
+    h36m_shin = np.linalg.norm(h36m[..., h["l_ankle"], :] - h36m[..., h["l_knee"], :], axis=-1)
+    np.testing.assert_allclose(shin, placement.DEFAULT_PLACEMENT.leg_scale * h36m_shin)
+    assert (thigh < np.linalg.norm(h36m[..., h["l_knee"], :] - h36m[..., h["l_hip"], :], axis=-1)).all()
     ears = 0.5 * (coco[..., c["l_ear"], :] + coco[..., c["r_ear"], :])
     body = placement.body_frame(h36m)
     nose_ahead = np.einsum("...d,...d->...", coco[..., c["nose"], :] - ears, body[..., 2, :])
