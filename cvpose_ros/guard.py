@@ -80,11 +80,12 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
     errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
+    height = person_height_px(kp0, kp1)
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a person without any residual: not guarded
         agreement = np.nanmedian(np.where(np.isfinite(coarse_error), coarse_error, np.nan), axis=-1)
-    agree = agreement <= guard.agree_fraction * person_height_px(kp0, kp1)  # (...,) NaN compares False
+    agree = agreement <= guard.agree_fraction * height  # (...,) NaN compares False
     ok = (errors <= allowed + 1e-9) | ~agree[..., None]
     if guard.free_above_m > 0:  # gross-error repairs stay
         ok = ok | (np.linalg.norm(refined - coarse, axis=-1) > guard.free_above_m)
