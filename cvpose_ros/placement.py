@@ -1,10 +1,11 @@
 """Where 2D detectors put their joints: coco17 skeletons in 3D from Human3.6M-placed (h36m17) poses.
 
 Training a coco17 refiner needs 3D coco17 joints, and mocap gives h36m17. Arms carry over (shoulders, elbows,
-wrists); legs keep the mocap's directions at detector lengths (shorter thigh and shin); the face (nose, eyes, ears) comes from a head model placed above the shoulders along the
-mocap's head axis, turned by a head yaw and pitch drawn within a natural range; hips sit where detectors put them
-(narrower and higher than Human3.6M's hip-joint centres). The numbers are measured (docs/placement.md): CMU
-Panoptic's 3D COCO-19 skeletons for the head model, MediaPipe's 4-camera triangulation of real video for the hips.
+wrists); legs keep the mocap's directions at detector lengths (shorter thigh and shin); the face (nose, eyes,
+ears) comes from a head model placed above the shoulders along the mocap's head axis, turned by a head yaw and
+pitch drawn within a natural range; hips sit where detectors put them (narrower than Human3.6M's hip-joint
+centres, at a height that varies per person as it varies between detectors). The numbers are measured
+(docs/placement.md): CMU Panoptic's 3D COCO-19 skeletons and MediaPipe's 4-camera triangulation of real video.
 
 Frames: body (x left, y up, z forward) from the shoulders and the pelvis->thorax axis; head (x left, y up,
 z forward) from the body frame turned by yaw about y and pitch about x.
