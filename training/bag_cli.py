@@ -3,7 +3,7 @@
     cvpose-bag make --out BAG (--synthetic | --motion FILE | --h36m-3d FILE --h36m-2d FILE --subject S9 --pair 0-1)
     cvpose-bag eval BAG [--realtime] [--out OUT_BAG] [--json OUT] [--checkpoint FILE]
     cvpose-bag samples BAG... --out SAMPLES.npz        (then: cvpose-train --samples SAMPLES.npz --init CKPT)
-    cvpose-bag finetune BAG... [--init CKPT] [--epochs N] [--out-dir DIR]
+    cvpose-bag finetune BAG... [--init CKPT] [--epochs N] [--out-dir DIR] [--motion MOCAP.npz] [--max-median-px PX]
 
 Exit status: 0 on success, 1 when the bag or the run is unusable (one line on stderr says why), 2 on bad arguments.
 """
@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--epochs", type=int, default=5)
     ft.add_argument("--lr", type=float, default=1e-4)
     ft.add_argument("--device", default="auto")
+    ft.add_argument("--motion", action="append", default=[],
+                    help="mocap file(s) to rehearse alongside (3D-supervised, as the shipped weights were trained; "
+                         "recommended: weak losses alone pull the network towards the noisy 2D, docs/training.md)")
+    ft.add_argument("--max-median-px", type=float, default=10.0,
+                    help="drop samples whose two views disagree (median reprojection of their triangulation above "
+                         "this, px: swaps, wrong matches); 0 keeps all")
     return ap
 
 
@@ -202,7 +208,12 @@ def export_samples(a: argparse.Namespace) -> int:
 def finetune(a: argparse.Namespace) -> int:
     from training.data.bags import finetune_on_bags
 
-    best = finetune_on_bags(a.bags, a.out_dir, a.init, a.epochs, a.params, a.sync_slop, a.lr, device=a.device)
+    rehearsal = {}
+    if a.motion:  # the shipped weights' recipe: 3D supervision on fresh mocap plus light weak terms
+        rehearsal = dict(motion=a.motion, w_supervised=1.0, w_reprojection=0.1, w_symmetry=0.1, w_transform=0.1,
+                         w_bone_direction=0.01, batch_size=64, samples_per_epoch=3000, threads=1)
+    best = finetune_on_bags(a.bags, a.out_dir, a.init, a.epochs, a.params, a.sync_slop, a.lr,
+                            max_median_px=a.max_median_px, device=a.device, **rehearsal)
     print(f"best checkpoint: {best}  (use it with: refiner_node --ros-args -p checkpoint:={best})")
     return 0
 

@@ -50,6 +50,14 @@ def swap_views(batch: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, 
     return out
 
 
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """Put every BatchNorm layer in eval mode: running statistics stay those of the initial training and each
+    batch is normalised with them (a small, one-rig real set must not redefine the input distribution)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -137,6 +145,8 @@ class Trainer:
     def train_epoch(self, data: TriangulatedSamples) -> dict[str, float]:
         """One pass over `data` (this rank's share); returns mean loss terms and throughput."""
         self.net.train()
+        if self.cfg.freeze_batchnorm:
+            freeze_batchnorm(self.model)
         order = torch.from_numpy(self.rng.permutation(len(data)))
         order = order[self.rank::self.world]
         batches = [order[i:i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]

@@ -69,6 +69,7 @@ class TrainConfig:
     w_transform: float = 1.0
     w_bone_direction: float = 0.1
     w_supervised: float = 0.0
+    freeze_batchnorm: bool = False         # keep BatchNorm running statistics fixed (fine-tuning on small real sets)
     lr: float = 1e-3
     lr_decay: float = 0.9
     lr_patience: int = 10                  # epochs without a better training loss before lr *= lr_decay

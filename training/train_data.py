@@ -10,6 +10,8 @@ held-back share of the fixed samples.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from training.data.h36m import load_h36m, parse_pairs
@@ -117,4 +119,14 @@ class DataSources:
         if self.fixed is not None:
             n_fixed = min(len(self.fixed), total - sum(len(p) for p in parts))
             parts.append(subset_triangulated(self.fixed, self.rng.choice(len(self.fixed), n_fixed, replace=False)))
-        return concat_triangulated(parts)
+        return concat_keeping_truth(parts)
+
+
+def concat_keeping_truth(parts: list[TriangulatedSamples]) -> TriangulatedSamples:
+    """`concat_triangulated`, but when some parts have 3D ground truth and others not (generated mocap mixed with
+    real 2D-only samples), the others get NaN ground truth instead of everyone losing it: the supervised term then
+    still trains on the generated samples and skips the real ones."""
+    if any(p.samples.gt3d is not None for p in parts) and any(p.samples.gt3d is None for p in parts):
+        parts = [p if p.samples.gt3d is not None else replace(p, samples=replace(
+            p.samples, gt3d=np.full((len(p), p.samples.kp2d.shape[2], 3), np.nan, np.float32))) for p in parts]
+    return concat_triangulated(parts)

@@ -133,8 +133,13 @@ def pair_by_stamp(stamps0: np.ndarray, stamps1: np.ndarray, slop_ns: int) -> tup
     return i0, to1[i0]
 
 
-def load_recording(path: str | Path, slop_s: float = 0.01, params_file: str | Path | None = None) -> Recording:
-    """Read a bag's cameras, extrinsics (/tf_static, else `params_file`) and keypoint pairs; BagError if unusable."""
+def load_recording(path: str | Path, slop_s: float = 0.01, params_file: str | Path | None = None,
+                   layout: str = "h36m17") -> Recording:
+    """Read a bag's cameras, extrinsics (/tf_static, else `params_file`) and keypoint pairs; BagError if unusable.
+
+    Keypoints come out in `layout`: a message in that layout is kept, coco17 is mapped to h36m17; h36m17 keypoints
+    cannot become coco17 (BagError).
+    """
     bag_io.require_topics(path, REQUIRED_TOPICS)
     infos: dict[str, tuple[CameraModel, str] | BagError] = {}
     frames: dict[str, list[ViewFrame]] = {t: [] for t in bag_io.KEYPOINTS_TOPICS}
@@ -150,8 +155,11 @@ def load_recording(path: str | Path, slop_s: float = 0.01, params_file: str | Pa
         elif m.topic in frames:
             msg = m.decode()
             pixels, conf, ids = bag_io.keypoints_arrays(msg)
-            if msg.layout and msg.layout != H36M17.name:
-                pixels, conf = to_h36m(pixels, conf, msg.layout)  # ValueError names an unknown layout
+            found = msg.layout or H36M17.name
+            if found != layout:
+                if layout != H36M17.name:
+                    raise BagError(f"{path}: {m.topic} holds {found} keypoints, {layout} samples were asked for")
+                pixels, conf = to_h36m(pixels, conf, found)  # ValueError names an unknown layout
             frames[m.topic].append(ViewFrame(bag_io.stamp_ns(msg.header), pixels, conf, ids))
             frame_ids[bag_io.KEYPOINTS_TOPICS.index(m.topic)] = msg.header.frame_id.lstrip("/")
         elif m.topic == bag_io.TF_STATIC_TOPIC:
@@ -208,33 +216,57 @@ def recording_samples(rec: Recording, min_confidence: float = 0.1, max_error_px:
 
 
 def bag_samples(paths: Sequence[str | Path], slop_s: float = 0.01, params_file: str | Path | None = None,
-                min_confidence: float = 0.1, max_error_px: float = 25.0) -> TwoViewSamples:
-    """Training samples from one or more bags of keypoints + camera_info (BagError if none gives a sample)."""
-    parts = [recording_samples(load_recording(p, slop_s, params_file), min_confidence, max_error_px) for p in paths]
+                min_confidence: float = 0.1, max_error_px: float = 25.0, layout: str = "h36m17") -> TwoViewSamples:
+    """Training samples in `layout` from one or more bags of keypoints + camera_info (BagError if none gives a
+    sample)."""
+    parts = [recording_samples(load_recording(p, slop_s, params_file, layout), min_confidence, max_error_px)
+             for p in paths]
     if not any(len(p) for p in parts):
         raise BagError(f"no person was seen by both cameras in {[str(p) for p in paths]}")
     return concat_samples(parts)
+
+
+def keypoint_layout(path: str | Path) -> str:
+    """The layout of a bag's first keypoints message (h36m17 when the field is empty)."""
+    for m in bag_io.read_messages(path):
+        if m.topic in bag_io.KEYPOINTS_TOPICS:
+            return m.decode().layout or H36M17.name
+    raise BagError(f"{path}: no keypoints message")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fine-tuning
 def finetune_on_bags(paths: Sequence[str | Path], out_dir: str | Path, init: str | Path | None = None,
                      epochs: int = 5, params_file: str | Path | None = None, slop_s: float = 0.01,
-                     lr: float = 1e-4, **config: object) -> Path:
+                     lr: float = 1e-4, max_median_px: float = 10.0, **config: object) -> Path:
     """Fine-tune the refiner on robot bags with the weak losses (no 3D needed); returns the best checkpoint.
 
     `init` is the checkpoint to start from (None = the packaged default weights, if any). Other keyword arguments
     are `training.train_config.TrainConfig` fields (e.g. batch_size, samples_per_epoch, device). The defaults are
     gentle (5 epochs at lr 1e-4) because weak-only updates can pull a supervised model away from good poses:
-    always compare old and new weights with `cvpose-bag eval` (docs/demo_and_bags.md).
+    always compare old and new weights with `cvpose-bag eval` (docs/demo_and_bags.md). BatchNorm statistics stay
+    frozen (`freeze_batchnorm`, unless given), the layout is the init checkpoint's, and samples whose two views
+    disagree (median reprojection of their triangulation > `max_median_px`; 0 keeps all) are dropped. Passing
+    `motion=[...]` (plus the shipped weights' `w_*` and `w_supervised=1`) rehearses the mocap prior alongside.
     """
-    from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINT
+    from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS
+    from training.data.video_samples import consistent_samples
+    from training.metrics import load_model
     from training.train import train
     from training.train_config import TrainConfig
 
-    samples = bag_samples(paths, slop_s, params_file)
-    if init is None and DEFAULT_CHECKPOINT.exists():
-        init = DEFAULT_CHECKPOINT
+    if init is None:  # the packaged weights of the layout the bags' keypoints are in
+        default = DEFAULT_CHECKPOINTS.get(keypoint_layout(paths[0]))
+        init = default if default is not None and default.exists() else None
+    layout = str(config.get("layout") or (load_model(init).model.layout.name if init is not None else "h36m17"))
+    config["layout"] = layout
+    samples = bag_samples(paths, slop_s, params_file, layout=layout)
+    if max_median_px > 0:
+        samples, keep = consistent_samples(samples, max_median_px)
+        if not len(samples):
+            raise BagError(f"no sample whose two views agree within {max_median_px} px (of {len(keep)})")
+    config.setdefault("freeze_batchnorm", True)
     cfg = TrainConfig(out_dir=str(out_dir), epochs=epochs, lr=lr, **config)
-    cfg.samples_per_epoch = min(cfg.samples_per_epoch, len(samples))
+    if not cfg.motion and cfg.procedural_sequences <= 0:
+        cfg.samples_per_epoch = min(cfg.samples_per_epoch, len(samples))
     return train(cfg, [samples], init=init)
