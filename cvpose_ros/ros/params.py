@@ -61,7 +61,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "publish_tf": (True, "Publish a root and per-joint TF frame for every person on /tf."),
     "tf_prefix": ("", "Prefix of every person frame name."),
     "tf_root_format": ("body_{id}", "Person root frame name ({id} = person id), REP 155 style."),
-    "tf_joint_format": ("{joint}_{id}", "Joint frame name ({joint} = h36m17 joint name, {id} = person id)."),
+    "tf_joint_format": ("{joint}_{id}", "Joint frame name ({joint} = the joint name in the frame's layout, "
+                                        "{id} = person id)."),
     "marker_lifetime": (0.3, "Marker lifetime (s): people that left disappear after it."),
     "diagnostics_period": (1.0, "Period (s) of /diagnostics."),
     "warn_throttle": (5.0, "Smallest interval (s) between two warnings of the same problem kind."),
