@@ -237,8 +237,10 @@ def apply_noise(kp2d: np.ndarray, config: NoiseConfig | str, rng: np.random.Gene
 
 
 def apply_noise_mix(kp2d: np.ndarray, mix: dict[str, float], rng: np.random.Generator,
-                    image_size: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Noise a batch (N, ..., J, 2) with presets drawn per sample with probabilities `mix` (name -> weight).
+                    image_size: tuple[float, float] | None = None,
+                    layout: Layout | str = H36M17) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Noise a batch (N, ..., J, 2) with presets drawn per sample with probabilities `mix` (name -> weight); the
+    2D stage only (training applies each preset's 3D stage before projecting).
 
     Returns (noisy, confidence, preset index per sample into list(mix)).
     """
@@ -252,7 +254,7 @@ def apply_noise_mix(kp2d: np.ndarray, mix: dict[str, float], rng: np.random.Gene
     for i, name in enumerate(names):
         sel = which == i
         if sel.any():
-            noisy[sel], conf[sel] = apply_noise(kp2d[sel], get_preset(name), rng, image_size)
+            noisy[sel], conf[sel] = apply_noise(kp2d[sel], get_preset(name), rng, image_size, layout)
     return noisy, conf, which
 
 
@@ -263,5 +265,5 @@ def with_overrides(config: NoiseConfig, **changes: float) -> NoiseConfig:
 
 def apply_preset(kp2d: np.ndarray, preset: str, rng: np.random.Generator,
                  image_size: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`apply_noise` with a preset name ("clean", "light", "cpn_like", "heavy")."""
+    """`apply_noise` (2D stage, h36m17) with a preset name ("clean", "light", "cpn_like", "heavy", "detector", ...)."""
     return apply_noise(kp2d, get_preset(preset), rng, image_size)

@@ -1,7 +1,7 @@
 """Fine-tune on real multi-camera 2D (weak losses) and measure the real video before/after on held-out frames.
 
     python -m training.tools.realvideo_finetune --detections dets.npz --calibration Calib.qca.txt \
-        --init CKPT --recipe rehearsal --train-frames 0:60 --eval-frames 60: --out-dir runs/rv_ft [--json F]
+        --init CKPT --recipe rehearsal --motion MOCAP.npz --train-frames 0:60 --eval-frames 60: --out-dir runs/rv_ft
 
 Recipes (TrainConfig overrides, see RECIPES): `bags_default` is what `cvpose-bag finetune` did (real samples only,
 SPEC weak weights 1/1/1/0.1, lr 1e-4, 5 epochs, batch 256, checkpoint chosen by the training loss);
@@ -31,9 +31,8 @@ from training.realvideo import evaluate_detections
 from training.train import train
 from training.train_config import TrainConfig
 
-MOTION = "../shared/data/motion/cmu_h36m17_mm_60fps.npz"
 _BAGS = {"epochs": 5, "lr": 1e-4}  # finetune_on_bags defaults; everything else TrainConfig's defaults
-_REHEARSAL = {"motion": [MOTION], "motion_stride": 2, "motion_holdout_every": 8, "bone_spread": 1.5,
+_REHEARSAL = {"motion_stride": 2, "motion_holdout_every": 8, "bone_spread": 1.5,
               "rig_mix": {"h36m": 0.25, "wide": 0.2, "narrow": 0.2, "random": 0.35},
               "noise_mix": {"clean": 0.1, "light": 0.1, "detector_light": 0.2, "detector": 0.35, "cpn_like": 0.1,
                             "heavy": 0.15},
@@ -109,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-median-px", type=float, default=0.0,
                    help="keep only real samples whose pair triangulation has median reprojection <= this (0: all)")
     p.add_argument("--no-real", action="store_true", help="control: train without the real samples")
+    p.add_argument("--motion", action="append", default=[],
+                   help="mocap file(s) of the rehearsal recipes (e.g. the team's cmu_h36m17_mm_60fps.npz)")
     p.add_argument("--json")
     a = p.parse_args(argv)
+    if a.recipe and a.recipe.startswith("rehearsal") and not a.motion:
+        raise SystemExit("realvideo_finetune: the rehearsal recipes need --motion FILE")
     import yaml
 
     cameras, pix, conf, lags = load_aligned_detections(a.detections, a.calibration)
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     guard = not a.no_guard
     checkpoint = a.init
     if a.recipe:
-        overrides = {**RECIPES[a.recipe], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.set)}}
+        overrides = {**RECIPES[a.recipe], **({"motion": a.motion} if a.recipe.startswith("rehearsal") else {}),
+                     **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.set)}}
         cfg = TrainConfig(out_dir=a.out_dir, layout=load_model(a.init).model.layout.name, threads=1, device="cpu",
                           progress="off", **overrides)
         cfg.samples_per_epoch = cfg.samples_per_epoch if cfg.motion else min(cfg.samples_per_epoch, len(real))
