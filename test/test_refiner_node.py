@@ -248,3 +248,28 @@ def test_node_picks_the_weights_of_each_frames_layout(tmp_path):
         assert "coco.pt" in diag["refinement"] and "cvugcn_h36m17.pt" in diag["refinement"]
     finally:
         h.close()
+
+
+def test_a_layout_without_weights_is_triangulated_and_reported(tmp_path, monkeypatch):
+    """Over DDS, packaged coco17 weights missing: coco17 frames come out as the triangulation, and /diagnostics
+    names the layout that is not refined."""
+    import cvpose_ros.refiner as refiner_module
+
+    monkeypatch.setitem(refiner_module.DEFAULT_CHECKPOINTS, "coco17", tmp_path / "absent.pt")
+    h = Harness(rig_parameters(RIG), namespace="no_coco_weights")
+    try:
+        scene = generate_scene(1, 0.3, 30.0, seed=12).in_layout("coco17")
+        views = project_scene(scene, RIG, noise=None)
+        h.send_camera_info(RIG)
+        stamp = max(h.now_ns(), h.last_stamp + NS_PER_FRAME)
+        kp = tuple(v.keypoints[0] + np.random.default_rng(c).normal(0, 2.0, v.keypoints[0].shape)
+                   for c, v in enumerate(views))
+        msg = h.frame(stamp, kp, (np.full((1, 17), 0.9), np.full((1, 17), 0.9)), layout="coco17")
+        refined = skeletons_from_msg(msg)[1]
+        coarse = skeletons_from_msg(h.skeletons_at(stamp, "skeletons_coarse"))[1]
+        np.testing.assert_array_equal(refined, coarse)
+        diag = h.latest_diagnostics()
+        assert diag["refinement_coco17"].startswith("off") and diag["refinement_h36m17"] == "on"
+        assert int(diag["unrefined_frames_coco17"]) >= 1 and diag["layout"] == "coco17"
+    finally:
+        h.close()
