@@ -103,10 +103,6 @@ class SkeletonPipeline:
         """True when some layout has weights."""
         return self.refiner is not None and bool(self.refiner.enabled)
 
-    def refinement_enabled_for(self, layout: str) -> bool:
-        chosen = refiner_for(self.refiner, layout)
-        return chosen is not None and bool(chosen.enabled)
-
     def process(self, cameras: CameraSetup, view0: ViewInput, view1: ViewInput) -> FrameResult:
         """Skeletons of everyone matched in both views. Raises FrameError when the frame is unusable as a whole."""
         start = time.perf_counter()

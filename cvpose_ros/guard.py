@@ -38,7 +38,8 @@ class EvidenceGuard:
 
     def __post_init__(self) -> None:
         if self.min_px < 0 or self.agree_fraction < 0 or self.factor < 1.0 or self.steps < 1 or self.free_above_m < 0:
-            raise ValueError(f"guard needs min_px >= 0, factor >= 1 and steps >= 1, got {self}")
+            raise ValueError(f"guard needs min_px, agree_fraction, free_above_m >= 0, factor >= 1 and steps >= 1, "
+                             f"got {self}")
 
 
 def mean_reprojection_error(points_cam0: np.ndarray, project0: Projector, project1: Projector,

@@ -236,6 +236,15 @@ def apply_noise(kp2d: np.ndarray, config: NoiseConfig | str, rng: np.random.Gene
     return noisy.astype(kp2d.dtype), conf
 
 
+def draw_presets(mix: dict[str, float], count: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """(preset names, index into them per sample) for `count` samples drawn with probabilities `mix`."""
+    names = list(mix)
+    weights = np.asarray([mix[n] for n in names], dtype=np.float64)
+    if len(names) == 0 or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"noise mix needs positive weights, got {mix}")
+    return names, rng.choice(len(names), size=count, p=weights / weights.sum())
+
+
 def apply_noise_mix(kp2d: np.ndarray, mix: dict[str, float], rng: np.random.Generator,
                     image_size: tuple[float, float] | None = None,
                     layout: Layout | str = H36M17) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,11 +253,7 @@ def apply_noise_mix(kp2d: np.ndarray, mix: dict[str, float], rng: np.random.Gene
 
     Returns (noisy, confidence, preset index per sample into list(mix)).
     """
-    names = list(mix)
-    weights = np.asarray([mix[n] for n in names], dtype=np.float64)
-    if len(names) == 0 or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"noise mix needs positive weights, got {mix}")
-    which = rng.choice(len(names), size=kp2d.shape[0], p=weights / weights.sum())
+    names, which = draw_presets(mix, kp2d.shape[0], rng)
     noisy = np.empty_like(np.asarray(kp2d, dtype=np.float64))
     conf = np.empty(kp2d.shape[:-1])
     for i, name in enumerate(names):

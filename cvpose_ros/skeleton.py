@@ -12,16 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def _two_hop(num_nodes: int, edges: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-    """All node pairs exactly two hops apart in the undirected graph `edges`."""
-    a = np.zeros((num_nodes, num_nodes), dtype=np.int64)
-    for i, j in edges:
-        a[i, j] = a[j, i] = 1
-    two = ((a @ a) > 0) & (a == 0)
-    np.fill_diagonal(two, False)
-    return tuple((int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(two)), strict=True))
-
-
 @dataclass(frozen=True)
 class Layout:
     """A named joint layout.
@@ -71,7 +61,7 @@ class Layout:
     @property
     def second_order_edges(self) -> tuple[tuple[int, int], ...]:
         """Joint pairs exactly two hops apart in the body graph (the network's second-order kernel)."""
-        return _two_hop(self.num_joints, self.edges)
+        return tuple(second_order_edges(self.num_joints, list(self.edges)))
 
     @property
     def symmetric_pairs(self) -> tuple[tuple[int, int], ...]:
@@ -211,6 +201,15 @@ def adjacency(num_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
         a[e[:, 0], e[:, 1]] = 1.0
         a[e[:, 1], e[:, 0]] = 1.0
     return a
+
+
+def second_order_edges(num_nodes: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """All node pairs exactly two hops apart in the undirected graph given by `edges` (joint and part graphs)."""
+    a = adjacency(num_nodes, edges) > 0
+    two_hop = (a.astype(np.int64) @ a.astype(np.int64)) > 0
+    two_hop &= ~a
+    np.fill_diagonal(two_hop, False)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(two_hop)), strict=True)]
 
 
 def normalize_kernel(a: np.ndarray) -> np.ndarray:

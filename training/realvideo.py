@@ -31,8 +31,6 @@ __all__ = ["SPLITS", "detect_videos", "evaluate_detections", "find_videos", "eva
            "load_or_detect", "match_cameras", "run_pair"]
 
 SPLITS = ("all", "agree", "pair_swap", "reference_swap", "multiple")
-# Root joints averaged per output layout: the pelvis of h36m17, the mid-hip of coco17.
-ROOTS = {"h36m17": (0,), "coco17": (11, 12)}
 # The 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) that are the same point in both layouts, and
 # their mid-hip: a comparison free of the approximate h36m17 joints derived from coco17 (pelvis, spine, head...).
 LIMBS = {"h36m17": (11, 12, 13, 14, 15, 16, 4, 5, 6, 1, 2, 3), "coco17": tuple(range(5, 17))}
@@ -99,11 +97,11 @@ def _relative(points: np.ndarray, root: Sequence[int]) -> np.ndarray:
 def joint_errors(estimate: np.ndarray, reference: np.ndarray, layout: str) -> dict[str, np.ndarray]:
     """Per-joint distances in mm, NaN where either side misses the joint: "absolute" and "relative" (root-relative)
     (T, J), and "limbs" / "limbs_relative" (T, 12) over `LIMBS` (relative to their mid-hip)."""
-    limbs, hips = list(LIMBS[layout]), LIMB_HIPS[layout]
+    limbs, hips, root = list(LIMBS[layout]), LIMB_HIPS[layout], get_layout(layout).root
     rel_est, rel_ref = _relative(estimate, hips)[..., limbs, :], _relative(reference, hips)[..., limbs, :]
     absolute = np.linalg.norm(estimate - reference, axis=-1) * 1e3
     return {"absolute": absolute,
-            "relative": np.linalg.norm(_relative(estimate, ROOTS[layout]) - _relative(reference, ROOTS[layout]),
+            "relative": np.linalg.norm(_relative(estimate, root) - _relative(reference, root),
                                        axis=-1) * 1e3,
             "limbs": absolute[..., limbs], "limbs_relative": np.linalg.norm(rel_est - rel_ref, axis=-1) * 1e3}
 

@@ -52,19 +52,10 @@ class CVUGCNConfig:
         return strict_from_dict(cls, values, "model hyper-parameters")
 
 
-def _second_order_edges(num_nodes: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """All pairs exactly two hops apart in the undirected graph given by `edges`."""
-    a = skeleton.adjacency(num_nodes, edges) > 0
-    two_hop = (a.astype(np.int64) @ a.astype(np.int64)) > 0
-    two_hop &= ~a
-    np.fill_diagonal(two_hop, False)
-    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(two_hop)), strict=True)]
-
-
 def part_graph_kernels() -> np.ndarray:
     """(4, 5, 5) part kernels: self, limb-torso, limb-limb through the torso, arm-arm/leg-leg symmetric."""
     n = len(skeleton.PARTS)
-    second = _second_order_edges(n, skeleton.PART_PHYSICAL_EDGES)
+    second = skeleton.second_order_edges(n, skeleton.PART_PHYSICAL_EDGES)
     return skeleton.single_view_kernels(skeleton.PART_PHYSICAL_EDGES, n, second, skeleton.PART_SYMMETRIC_EDGES)
 
 

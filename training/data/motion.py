@@ -20,7 +20,7 @@ import torch
 
 from cvpose_ros import synthetic
 from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.noise import apply_noise, get_preset, view_offsets_3d
+from cvpose_ros.noise import apply_noise, draw_presets, get_preset, view_offsets_3d
 from cvpose_ros.placement import coco17_from_h36m
 from cvpose_ros.skeleton import H36M17, NUM_JOINTS, get_layout
 from cvpose_ros.torch_geometry import project_points
@@ -162,11 +162,7 @@ def _noisy_views(p0: np.ndarray, p1: np.ndarray, rig: RigPair, noise_mix: dict[s
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Detector output (N, 2, J, 2) and confidence (N, 2, J) for joints p0/p1 (N, J, 3) in each camera's frame:
     a preset drawn per sample from `noise_mix`, its 3D stage per view, projection, then its 2D stage."""
-    names = list(noise_mix)
-    weights = np.asarray([noise_mix[n] for n in names], dtype=np.float64)
-    if len(names) == 0 or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"noise mix needs positive weights, got {noise_mix}")
-    which = rng.choice(len(names), size=len(p0), p=weights / weights.sum())
+    names, which = draw_presets(noise_mix, len(p0), rng)
     kp = np.full(p0.shape[:1] + (2,) + p0.shape[1:-1] + (2,), np.nan)
     conf = np.zeros(kp.shape[:-1])
     for i, name in enumerate(names):
