@@ -37,6 +37,9 @@ setup(
             "cvpose-bag = training.bag_cli:main",
             "cvpose-train = training.train:main",
             "cvpose-eval = training.evaluate:main",
+            "cvpose-calib = cvpose_ros.calibration.cli:main",
+            "cvpose-camera-info = cvpose_ros.ros.camera_info_node:main",
+            "camera_info_publisher = cvpose_ros.ros.camera_info_node:main",
         ],
     },
 )

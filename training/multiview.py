@@ -1,4 +1,4 @@
-"""Multi-view geometry for evaluating on real video without ground truth (no rclpy, no torch).
+"""Multi-view evaluation on real video without ground truth (no rclpy, no torch); geometry in `cvpose_ros.multiview`.
 
 All functions take per-view arrays stacked on a leading view axis: pixels (V, T, J, 2) raw (distorted) pixels,
 confidence (V, T, J), NaN = missing, and a list of V `CalibratedCamera`s sharing one world frame (metres). They
@@ -14,9 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from cvpose_ros.calibration import CalibratedCamera
-from cvpose_ros.camera import projection_matrix
+from cvpose_ros.multiview import (  # noqa: F401  (re-exported: the evaluation tools import them from here)
+    _masked,
+    align,
+    estimate_lags,
+    multiview_residual,
+    project_views,
+    residuals,
+    triangulate_views,
+)
 from cvpose_ros.skeleton import COCO17
-from cvpose_ros.triangulation import triangulate_dlt
 
 # Left/right groups (coco17) a detector may exchange as a whole: the body, both arms, both legs.
 SWAP_GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -26,85 +33,6 @@ SWAP_GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 
-def _masked(pixels: np.ndarray, confidence: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels with NaN and confidence 0 wherever a joint is non-finite or below `min_confidence`."""
-    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64), nan=0.0)
-    pix = np.asarray(pixels, dtype=np.float64)
-    ok = np.isfinite(pix).all(axis=-1) & (conf >= min_confidence) & (conf > 0)
-    return np.where(ok[..., None], pix, np.nan), np.where(ok, conf, 0.0)
-
-
-def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
-                      min_confidence: float = 0.1) -> np.ndarray:
-    """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint."""
-    pix, conf = _masked(pixels, confidence, min_confidence)
-    if len(cameras) != pix.shape[0]:
-        raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
-    rays = np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, pix, strict=True)])
-    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])  # (V, 3, 4)
-    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2))
-
-
-def project_views(cameras: Sequence[CalibratedCamera], points_world: np.ndarray) -> np.ndarray:
-    """World points (..., 3) -> pixels in every camera (V, ..., 2)."""
-    return np.stack([cam.project(points_world) for cam in cameras])
-
-
-def residuals(cameras: Sequence[CalibratedCamera], points_world: np.ndarray, pixels: np.ndarray,
-              confidence: np.ndarray, min_confidence: float) -> np.ndarray:
-    """Pixel distance (V, ..., J) between detections and the projection of `points_world`; NaN if unusable."""
-    pix, _ = _masked(pixels, confidence, min_confidence)
-    return np.linalg.norm(pix - project_views(cameras, points_world), axis=-1)
-
-
-def align(arrays: Sequence[np.ndarray], lags: Sequence[int]) -> list[np.ndarray]:
-    """Per-view arrays (T_v, ...) cut to their common frames: aligned frame k of view v is its frame k + s + lags[v]
-    with s = max(0, -min(lags)), so a view with lag L shows at its frame t + L what view 0 shows at frame t."""
-    lags = [int(x) for x in lags]
-    start = max(0, -min(lags))
-    length = min(len(a) - lag for a, lag in zip(arrays, lags, strict=True)) - start
-    if length < 1:
-        raise ValueError(f"lags {lags} leave no common frames")
-    return [a[start + lag: start + lag + length] for a, lag in zip(arrays, lags, strict=True)]
-
-
-def multiview_residual(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray],
-                       confidence: Sequence[np.ndarray], lags: Sequence[int], min_confidence: float = 0.5) -> float:
-    """Median reprojection residual (px) of the all-view triangulation over every confident joint, at `lags`."""
-    pix = np.stack(align(pixels, lags))
-    conf = np.stack(align(confidence, lags))
-    points = triangulate_views(cameras, pix, conf, min_confidence)
-    errors = residuals(cameras, points, pix, conf, min_confidence)
-    return float(np.nanmedian(errors)) if np.isfinite(errors).any() else float("inf")
-
-
-def estimate_lags(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray], confidence: Sequence[np.ndarray],
-                  max_lag: int = 6, min_confidence: float = 0.5, rounds: int = 4) -> tuple[list[int], dict]:
-    """Frame lag of every view against view 0 minimising `multiview_residual` (coordinate descent over the views,
-    each searched over -max_lag..max_lag). Returns the lags and each view's residual curve at the final lags."""
-    lags = [0] * len(cameras)
-    for _ in range(rounds):
-        changed = False
-        for v in range(1, len(cameras)):
-            curve = _lag_curve(cameras, pixels, confidence, lags, v, max_lag, min_confidence)
-            best = min(curve, key=curve.get)
-            changed |= best != lags[v]
-            lags[v] = best
-        if not changed:
-            break
-    curves = {cameras[v].name: _lag_curve(cameras, pixels, confidence, lags, v, max_lag, min_confidence)
-              for v in range(1, len(cameras))}
-    return lags, curves
-
-
-def _lag_curve(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray], confidence: Sequence[np.ndarray],
-               lags: list[int], view: int, max_lag: int, min_confidence: float) -> dict[int, float]:
-    curve = {}
-    for lag in range(-max_lag, max_lag + 1):
-        trial = list(lags)
-        trial[view] = lag
-        curve[lag] = multiview_residual(cameras, pixels, confidence, trial, min_confidence)
-    return curve
 
 
 @dataclass

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError
-from cvpose_ros.camera import CameraError, CameraModel, RigidTransform
+from cvpose_ros.calibration.rotation import proper_rotation
+from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera
 
 SENSOR_UNITS_PER_PIXEL = 64.0
-# Largest |M M^T - I| entry repaired by orthonormalisation (rounding in the file); larger is refused.
-ROTATION_TOLERANCE = 1e-3
 QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 _ROTATION_KEYS = tuple(f"r{i}{j}" for i in range(1, 4) for j in range(1, 4))
 
@@ -44,16 +42,6 @@ def _number(path: Path, camera: str, element: ET.Element | None, tag: str, key: 
     return value
 
 
-def _rotation(path: Path, camera: str, m: np.ndarray) -> np.ndarray:
-    """Nearest proper rotation to M when M is one up to `ROTATION_TOLERANCE`, else CalibrationError."""
-    deviation = float(np.abs(m @ m.T - np.eye(3)).max())
-    if deviation > ROTATION_TOLERANCE or np.linalg.det(m) <= 0:
-        raise CalibrationError(path, f"camera {camera}: transform r11..r33 is not a rotation matrix (|M M^T - I| = "
-                                     f"{deviation:.3g}, det = {np.linalg.det(m):.3g}; tolerance {ROTATION_TOLERANCE})")
-    u, _, vt = np.linalg.svd(m)
-    return u @ vt
-
-
 def _image_size(path: Path, camera: str, element: ET.Element) -> tuple[int, int]:
     """(width, height) from `fov_video` (inclusive bounds), else 0 x 0 (unknown)."""
     fov = element.find("fov_video")
@@ -70,7 +58,11 @@ def _camera(path: Path, index: int, element: ET.Element) -> CalibratedCamera:
     transform, intrinsic = element.find("transform"), element.find("intrinsic")
     m = np.array([_number(path, name, transform, "transform", k) for k in _ROTATION_KEYS]).reshape(3, 3)
     centre_mm = np.array([_number(path, name, transform, "transform", k) for k in ("x", "y", "z")])
-    rotation = QUALISYS_TO_OPENCV @ _rotation(path, name, m)
+    try:
+        m, _ = proper_rotation(m)  # checked here: the file's matrix, before the axis flip
+    except ValueError as exc:
+        raise CalibrationError(path, f"camera {name}: transform r11..r33: {exc}") from None
+    rotation = QUALISYS_TO_OPENCV @ m
     number = {k: _number(path, name, intrinsic, "intrinsic", k) for k in
               ("focalLengthU", "focalLengthV", "centerPointU", "centerPointV", "radialDistortion1",
                "radialDistortion2", "tangentalDistortion1", "tangentalDistortion2")}
@@ -85,11 +77,7 @@ def _camera(path: Path, index: int, element: ET.Element) -> CalibratedCamera:
     dist = [number["radialDistortion1"], number["radialDistortion2"], number["tangentalDistortion1"],
             number["tangentalDistortion2"], k3]
     width, height = _image_size(path, name, element)
-    try:
-        model = CameraModel(K=K, dist=np.array(dist), distortion_model="plumb_bob", width=width, height=height)
-    except CameraError as exc:
-        raise CalibrationError(path, f"camera {name}: {exc}") from None
-    return CalibratedCamera(name, model, RigidTransform(rotation, -rotation @ (centre_mm / 1000.0)))
+    return build_camera(path, name, K, dist, "plumb_bob", width, height, rotation, -rotation @ (centre_mm / 1000.0))
 
 
 def read_qualisys(path: str | Path) -> list[CalibratedCamera]:

@@ -1,13 +1,15 @@
-"""Types shared by the calibration readers: one calibrated camera and the error every reader raises."""
+"""Types shared by the calibration readers: one calibrated camera, the error every reader raises, and the one
+place where a reader's numbers become a checked `CameraModel` and pose."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.calibration.rotation import WARN_DEVIATION, proper_rotation
+from cvpose_ros.camera import CameraError, CameraModel, RigidTransform
 
 
 class CalibrationError(ValueError):
@@ -21,11 +23,15 @@ class CalibrationError(ValueError):
 
 @dataclass(eq=False)
 class CalibratedCamera:
-    """One camera of a multi-camera calibration: its lens model and pose (x_cam = R @ x_world + t, metres)."""
+    """One camera of a multi-camera calibration: its lens model and pose (x_cam = R @ x_world + t, metres).
+
+    `warnings` lists what the reader repaired or could not know (e.g. an orthonormalised rotation, no extrinsics).
+    """
 
     name: str
     model: CameraModel
     cam_from_world: RigidTransform
+    warnings: tuple[str, ...] = field(default=())
 
     def project(self, points_world: ArrayLike) -> np.ndarray:
         """World points (..., 3) -> raw (distorted) pixels (..., 2); NaN behind the camera."""
@@ -35,3 +41,29 @@ class CalibratedCamera:
     def center(self) -> np.ndarray:
         """Camera centre in world coordinates (metres)."""
         return -self.cam_from_world.R.T @ self.cam_from_world.t
+
+
+def build_camera(path: object, name: str, K: ArrayLike, dist: ArrayLike, distortion_model: str, width: int,
+                 height: int, rotation: ArrayLike | None = None, translation: ArrayLike | None = None,
+                 warnings: tuple[str, ...] = ()) -> CalibratedCamera:
+    """A `CalibratedCamera` from a reader's raw numbers (rotation: cam_from_world 3x3; translation in metres).
+
+    Near-rotations are orthonormalised with a warning stating the deviation; everything else that is wrong raises
+    CalibrationError naming the file, the camera and the field.
+    """
+    notes = list(warnings)
+    try:
+        model = CameraModel(K=np.asarray(K, dtype=np.float64), dist=np.asarray(dist, dtype=np.float64),
+                            distortion_model=distortion_model, width=int(width), height=int(height))
+    except (CameraError, ValueError, TypeError) as exc:
+        raise CalibrationError(path, f"camera {name}: {exc}") from None
+    try:
+        R, deviation = proper_rotation(np.eye(3) if rotation is None else rotation)
+    except ValueError as exc:
+        raise CalibrationError(path, f"camera {name}: rotation: {exc}") from None
+    if deviation > WARN_DEVIATION:
+        notes.append(f"rotation orthonormalised (|R R^T - I| was {deviation:.2g}, rounding in the file)")
+    t = np.zeros(3) if translation is None else np.asarray(translation, dtype=np.float64).ravel()
+    if t.shape != (3,) or not np.all(np.isfinite(t)):
+        raise CalibrationError(path, f"camera {name}: translation must be 3 finite numbers, got {t.tolist()}")
+    return CalibratedCamera(name, model, RigidTransform(R, t), tuple(notes))

@@ -1,0 +1,132 @@
+"""N-view geometry on calibrated cameras (no rclpy, no torch): triangulate, reproject, align unsynchronised views.
+
+Arrays carry a leading view axis: pixels (V, ..., J, 2) raw (distorted) pixels, confidence (V, ..., J), NaN =
+missing, and a list of V `CalibratedCamera`s sharing one world frame (metres). `triangulate_views` is the public
+N-view triangulation: confidence-weighted DLT over every view that sees a joint, optionally dropping, per joint,
+views whose reprojection residual is far above the others' (a detector's outlier in one camera).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from cvpose_ros.calibration.types import CalibratedCamera
+from cvpose_ros.camera import projection_matrix
+from cvpose_ros.triangulation import triangulate_dlt
+
+# Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
+# both this many pixels and `OUTLIER_FACTOR` x their median residual, and at least two other views remain.
+OUTLIER_MIN_PX = 20.0
+OUTLIER_FACTOR = 3.0
+
+
+def _masked(pixels: np.ndarray, confidence: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels with NaN and confidence 0 wherever a joint is non-finite or below `min_confidence`."""
+    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64), nan=0.0)
+    pix = np.asarray(pixels, dtype=np.float64)
+    ok = np.isfinite(pix).all(axis=-1) & (conf >= min_confidence) & (conf > 0)
+    return np.where(ok[..., None], pix, np.nan), np.where(ok, conf, 0.0)
+
+
+def _dlt(cameras: Sequence[CalibratedCamera], pix: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    rays = np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, pix, strict=True)])
+    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])  # (V, 3, 4)
+    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2))
+
+
+def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
+                      min_confidence: float = 0.1, reject_outliers: bool = False) -> np.ndarray:
+    """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint.
+
+    With `reject_outliers`, each joint seen by 3+ views is also triangulated without each view in turn; the view
+    that disagrees most with the others' point is left out of that joint when its residual there exceeds
+    max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other views' median residual). One view per joint at most.
+    """
+    pix, conf = _masked(pixels, confidence, min_confidence)
+    if len(cameras) != pix.shape[0]:
+        raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
+    points = _dlt(cameras, pix, conf)
+    if not reject_outliers or len(cameras) < 3:
+        return points
+    seen = conf > 0
+    excess = np.full(conf.shape, -np.inf)  # (V, ..., J) how far each view is beyond its outlier threshold
+    for view in range(len(cameras)):
+        others = conf.copy()
+        others[view] = 0.0
+        without = _dlt(cameras, pix, others)
+        error = np.linalg.norm(pix - project_views(cameras, without), axis=-1)  # (V, ..., J)
+        level = np.nanmedian(np.where(seen & (np.arange(len(cameras)) != view).reshape(
+            (-1,) + (1,) * (conf.ndim - 1)), error, np.nan), axis=0)
+        threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
+        excess[view] = np.where(seen[view] & (seen.sum(axis=0) >= 3), error[view] - threshold, -np.inf)
+    worst = np.argmax(excess, axis=0)
+    drop = np.take_along_axis(excess, worst[None], axis=0)[0] > 0
+    if not drop.any():
+        return points
+    views = np.arange(len(cameras)).reshape((-1,) + (1,) * (conf.ndim - 1))
+    conf = np.where(drop[None] & (views == worst[None]), 0.0, conf)
+    return _dlt(cameras, pix, conf)
+
+
+def project_views(cameras: Sequence[CalibratedCamera], points_world: np.ndarray) -> np.ndarray:
+    """World points (..., 3) -> pixels in every camera (V, ..., 2)."""
+    return np.stack([cam.project(points_world) for cam in cameras])
+
+
+def residuals(cameras: Sequence[CalibratedCamera], points_world: np.ndarray, pixels: np.ndarray,
+              confidence: np.ndarray, min_confidence: float) -> np.ndarray:
+    """Pixel distance (V, ..., J) between detections and the projection of `points_world`; NaN if unusable."""
+    pix, _ = _masked(pixels, confidence, min_confidence)
+    return np.linalg.norm(pix - project_views(cameras, points_world), axis=-1)
+
+
+def align(arrays: Sequence[np.ndarray], lags: Sequence[int]) -> list[np.ndarray]:
+    """Per-view arrays (T_v, ...) cut to their common frames: aligned frame k of view v is its frame k + s + lags[v]
+    with s = max(0, -min(lags)), so a view with lag L shows at its frame t + L what view 0 shows at frame t."""
+    lags = [int(x) for x in lags]
+    start = max(0, -min(lags))
+    length = min(len(a) - lag for a, lag in zip(arrays, lags, strict=True)) - start
+    if length < 1:
+        raise ValueError(f"lags {lags} leave no common frames")
+    return [a[start + lag: start + lag + length] for a, lag in zip(arrays, lags, strict=True)]
+
+
+def multiview_residual(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray],
+                       confidence: Sequence[np.ndarray], lags: Sequence[int], min_confidence: float = 0.5) -> float:
+    """Median reprojection residual (px) of the all-view triangulation over every confident joint, at `lags`."""
+    pix = np.stack(align(pixels, lags))
+    conf = np.stack(align(confidence, lags))
+    points = triangulate_views(cameras, pix, conf, min_confidence)
+    errors = residuals(cameras, points, pix, conf, min_confidence)
+    return float(np.nanmedian(errors)) if np.isfinite(errors).any() else float("inf")
+
+
+def estimate_lags(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray], confidence: Sequence[np.ndarray],
+                  max_lag: int = 6, min_confidence: float = 0.5, rounds: int = 4) -> tuple[list[int], dict]:
+    """Frame lag of every view against view 0 minimising `multiview_residual` (coordinate descent over the views,
+    each searched over -max_lag..max_lag). Returns the lags and each view's residual curve at the final lags."""
+    lags = [0] * len(cameras)
+    for _ in range(rounds):
+        changed = False
+        for v in range(1, len(cameras)):
+            curve = _lag_curve(cameras, pixels, confidence, lags, v, max_lag, min_confidence)
+            best = min(curve, key=curve.get)
+            changed |= best != lags[v]
+            lags[v] = best
+        if not changed:
+            break
+    curves = {cameras[v].name: _lag_curve(cameras, pixels, confidence, lags, v, max_lag, min_confidence)
+              for v in range(1, len(cameras))}
+    return lags, curves
+
+
+def _lag_curve(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray], confidence: Sequence[np.ndarray],
+               lags: list[int], view: int, max_lag: int, min_confidence: float) -> dict[int, float]:
+    curve = {}
+    for lag in range(-max_lag, max_lag + 1):
+        trial = list(lags)
+        trial[view] = lag
+        curve[lag] = multiview_residual(cameras, pixels, confidence, trial, min_confidence)
+    return curve
