@@ -8,6 +8,7 @@ views whose reprojection residual is far above the others' (a detector's outlier
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,7 +18,10 @@ from cvpose_ros.camera import projection_matrix
 from cvpose_ros.triangulation import triangulate_dlt
 
 # Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
-# both this many pixels and `OUTLIER_FACTOR` x their median residual, and at least two other views remain.
+# both this many pixels and `OUTLIER_FACTOR` x their median residual. It needs `OUTLIER_MIN_VIEWS` views of the
+# joint: with three, the two others always agree with their own point, so nothing tells an outlier from noise
+# (measured on the real 4-camera recording: rejecting among three views made held-out reprojection worse).
+OUTLIER_MIN_VIEWS = 4
 OUTLIER_MIN_PX = 20.0
 OUTLIER_FACTOR = 3.0
 
@@ -40,7 +44,7 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
                       min_confidence: float = 0.1, reject_outliers: bool = False) -> np.ndarray:
     """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint.
 
-    With `reject_outliers`, each joint seen by 3+ views is also triangulated without each view in turn; the view
+    With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn; the view
     that disagrees most with the others' point is left out of that joint when its residual there exceeds
     max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other views' median residual). One view per joint at most.
     """
@@ -48,7 +52,7 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     if len(cameras) != pix.shape[0]:
         raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
     points = _dlt(cameras, pix, conf)
-    if not reject_outliers or len(cameras) < 3:
+    if not reject_outliers or len(cameras) < OUTLIER_MIN_VIEWS:
         return points
     seen = conf > 0
     excess = np.full(conf.shape, -np.inf)  # (V, ..., J) how far each view is beyond its outlier threshold
@@ -57,10 +61,13 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
         others[view] = 0.0
         without = _dlt(cameras, pix, others)
         error = np.linalg.norm(pix - project_views(cameras, without), axis=-1)  # (V, ..., J)
-        level = np.nanmedian(np.where(seen & (np.arange(len(cameras)) != view).reshape(
-            (-1,) + (1,) * (conf.ndim - 1)), error, np.nan), axis=0)
+        others_seen = seen & (np.arange(len(cameras)) != view).reshape((-1,) + (1,) * (conf.ndim - 1))
+        with warnings.catch_warnings():  # joints no other view sees: NaN level, never dropped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            level = np.nanmedian(np.where(others_seen, error, np.nan), axis=0)
         threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
-        excess[view] = np.where(seen[view] & (seen.sum(axis=0) >= 3), error[view] - threshold, -np.inf)
+        excess[view] = np.where(seen[view] & (seen.sum(axis=0) >= OUTLIER_MIN_VIEWS), error[view] - threshold,
+                                -np.inf)
     worst = np.argmax(excess, axis=0)
     drop = np.take_along_axis(excess, worst[None], axis=0)[0] > 0
     if not drop.any():
