@@ -6,8 +6,9 @@ matched by geometry: every candidate pair is triangulated in one batch and score
 (Hungarian, `scipy.optimize.linear_sum_assignment`) is gated by `max_error_px`.
 
 Output ids come from `IdTracker`, which matches each frame's 3D skeletons to the previous tracks by mean joint
-distance (again Hungarian + gate). New people take the smallest free id, so ids stay small and short; a track
-survives `max_missed_frames` frames without detection before its id can be reused.
+distance (again Hungarian + gate). A new person takes the next id of a counter that only grows, so an id (REP 155
+`body_<id>`) names one person for the whole run and is never reused; a track unseen for more than `timeout_s`
+seconds of stamp time is released (whatever the frame rate), and whoever appears after that gets a new id.
 """
 
 from __future__ import annotations
@@ -106,43 +107,42 @@ def mean_joint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class _Track:
     joints: np.ndarray
-    missed: int = 0
+    last_seen_ns: int
 
 
 @dataclass
 class IdTracker:
-    """Stable, small person ids from frame-to-frame 3D proximity."""
+    """Person ids from frame-to-frame 3D proximity: monotonically increasing, never reused within a run."""
 
     max_distance_m: float = 0.5
-    max_missed_frames: int = 15
+    timeout_s: float = 1.0
     tracks: dict[int, _Track] = field(default_factory=dict)
+    next_id: int = 0
 
-    def update(self, joints: np.ndarray) -> np.ndarray:
-        """Ids (P,) for this frame's skeletons (P, J, 3) in a fixed frame; updates the tracks."""
+    def update(self, joints: np.ndarray, stamp_ns: int) -> np.ndarray:
+        """Ids (P,) for the skeletons (P, J, 3) of the frame stamped `stamp_ns` (a fixed frame); updates the tracks.
+
+        Tracks last seen more than `timeout_s` before `stamp_ns` are released first.
+        """
+        timeout_ns = int(round(self.timeout_s * 1e9))
+        for tid in [t for t, track in self.tracks.items() if stamp_ns - track.last_seen_ns > timeout_ns]:
+            del self.tracks[tid]
         track_ids = np.array(sorted(self.tracks), dtype=np.int64)
         previous = (np.stack([self.tracks[i].joints for i in track_ids]) if len(track_ids)
                     else np.zeros((0,) + joints.shape[1:]))
         rows, cols = _gated_assignment(mean_joint_distance(joints, previous), self.max_distance_m)
         ids = np.full(joints.shape[0], -1, dtype=np.int64)
         ids[rows] = track_ids[cols]
-        for tid in set(track_ids.tolist()) - set(ids[rows].tolist()):
-            self.tracks[tid].missed += 1
-            if self.tracks[tid].missed > self.max_missed_frames:
-                del self.tracks[tid]
-        for p in np.nonzero(ids < 0)[0]:
-            ids[p] = self._smallest_free_id()
-            self.tracks[int(ids[p])] = _Track(joints[p])
-        for p, tid in enumerate(ids):
-            track = self.tracks[int(tid)]
+        new = np.nonzero(ids < 0)[0]
+        ids[new] = self.next_id + np.arange(len(new))
+        self.next_id += len(new)
+        for p, tid in enumerate(ids.tolist()):
+            track = self.tracks.get(tid)
             # Keep the last known position of joints missing in this frame so matching stays possible.
-            track.joints = np.where(np.isfinite(joints[p]), joints[p], track.joints)
-            track.missed = 0
+            merged = joints[p] if track is None else np.where(np.isfinite(joints[p]), joints[p], track.joints)
+            self.tracks[tid] = _Track(merged, stamp_ns)
         return ids
 
     def reset(self) -> None:
-        """Forget all tracks (e.g. after a time jump in a replay)."""
+        """Forget all tracks (time jump, layout change); the id counter keeps counting so no id is reused."""
         self.tracks.clear()
-
-    def _smallest_free_id(self) -> int:
-        taken = set(self.tracks)
-        return next(i for i in range(len(taken) + 1) if i not in taken)

@@ -86,7 +86,7 @@ class SkeletonPipeline:
 
     def __init__(self, refiner=None, default_layout: str = "h36m17",
                  min_confidence: float = 0.1, min_valid_joints: int = 6, association_max_error_px: float = 25.0,
-                 track_max_distance_m: float = 0.5, track_max_missed_frames: int = 15,
+                 track_max_distance_m: float = 0.5, track_timeout_s: float = 1.0,
                  guard: EvidenceGuard | None = None) -> None:
         """`refiner`: a `LayoutRefiners` (weights per layout), a single `Refiner` (used for its layout) or None."""
         self.refiner = refiner
@@ -96,7 +96,7 @@ class SkeletonPipeline:
         self.min_confidence = float(min_confidence)
         self.min_valid_joints = int(min_valid_joints)
         self.association_max_error_px = float(association_max_error_px)
-        self.tracker = IdTracker(track_max_distance_m, track_max_missed_frames)
+        self.tracker = IdTracker(track_max_distance_m, track_timeout_s)
 
     @property
     def refinement_enabled(self) -> bool:
@@ -123,15 +123,15 @@ class SkeletonPipeline:
             problems[Problem.UNMATCHED_PEOPLE] += unmatched
         if len(view0.people) + len(view1.people) == 0:
             problems[Problem.NO_PEOPLE] += 1
-        coarse, refined, applied, guarded = self._estimate(cameras, kp0, kp1, i0, i1)
+        coarse, refined, applied, guarded = self._estimate(cameras, kp0, kp1, i0, i1, view0.stamp_ns)
         return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
                            (time.perf_counter() - start) * 1e3, kp0.layout, guarded)
 
     def _estimate(self, cameras: CameraSetup, kp0: ViewKeypoints, kp1: ViewKeypoints, i0: np.ndarray,
-                  i1: np.ndarray) -> tuple[Skeletons, Skeletons, bool, int]:
-        """Triangulate and refine matched people (one batch each) and give them ids."""
+                  i1: np.ndarray, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int]:
+        """Triangulate and refine matched people (one batch each) and give them ids (tracks age by stamp)."""
         if len(i0) == 0:
-            self.tracker.update(np.zeros((0, NUM_JOINTS, 3)))
+            self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
             return Skeletons.empty(), Skeletons.empty(), False, 0
         tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0.pixels[i0],
                                kp0.confidence[i0], kp1.pixels[i1], kp1.confidence[i1], self.min_confidence)
@@ -155,11 +155,11 @@ class SkeletonPipeline:
         coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
         keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
         ids = np.full(len(i0), -1, dtype=np.int64)
-        ids[keep] = self.tracker.update(refined_ref[keep])
+        ids[keep] = self.tracker.update(refined_ref[keep], stamp_ns)
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])
         return coarse, refined, applied, guarded
 
     def reset(self) -> None:
-        """Forget tracked ids (after a time jump)."""
+        """Forget tracked people (after a time jump); ids already given are still never reused."""
         self.tracker.reset()

@@ -127,4 +127,8 @@ class Harness:
         self.spin_for(after)
         count = len(self.received["/diagnostics"])
         self.spin_until(lambda: len(self.received["/diagnostics"]) > count, 3.0, "diagnostics")
-        return diagnostics_values(self.received["/diagnostics"][-1])
+        name = self.node.diag.name  # a namespaced node's status carries its namespace
+        self.spin_until(lambda: any(diagnostics_values(m, name) for m in self.received["/diagnostics"][count:]), 3.0,
+                        f"diagnostics of {name}")
+        return next(diagnostics_values(m, name) for m in reversed(self.received["/diagnostics"])
+                    if diagnostics_values(m, name))

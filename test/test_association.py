@@ -85,35 +85,52 @@ def test_mean_joint_distance_ignores_missing_joints():
     assert mean_joint_distance(np.full((1, 17, 3), np.nan), b)[0, 0] == np.inf
 
 
+MS = 1_000_000  # ns
+
+
 def test_ids_stay_stable_for_moving_people_in_any_order():
     scene = generate_scene(4, 2.0, 30.0, seed=3)
     joints = scene.joints.copy()
     joints[::7, 2, 10:] = np.nan  # joints missing now and then
-    tracker = IdTracker(max_distance_m=0.5, max_missed_frames=5)
+    tracker = IdTracker(max_distance_m=0.5, timeout_s=0.2)
     rng = np.random.default_rng(0)
-    first = tracker.update(joints[0])
+    first = tracker.update(joints[0], 0)
     assert sorted(first.tolist()) == [0, 1, 2, 3]
     for t in range(1, scene.num_frames):
         order = rng.permutation(4)
-        ids = tracker.update(joints[t][order])
+        ids = tracker.update(joints[t][order], t * 33 * MS)
         np.testing.assert_array_equal(ids, first[order])
 
 
-def test_new_people_get_the_smallest_free_id_and_ids_are_released():
-    tracker = IdTracker(max_distance_m=0.3, max_missed_frames=2)
+def test_ids_only_grow_and_are_never_reused():
+    """Issue 12 #8: ids were the smallest free integer, so a released id was given to the next newcomer."""
+    tracker = IdTracker(max_distance_m=0.3, timeout_s=0.5)
     a, b, c = (np.full((1, 17, 3), x) for x in (0.0, 5.0, 10.0))
-    assert tracker.update(np.concatenate([a, b])).tolist() == [0, 1]
-    assert tracker.update(b).tolist() == [1]                    # a missed once: id 0 kept in reserve
-    assert tracker.update(np.concatenate([b, c])).tolist() == [1, 2]
-    assert tracker.update(np.concatenate([b, c, a])).tolist() == [1, 2, 0]  # a back within 2 misses: same id
-    for _ in range(3):
-        tracker.update(b)                                       # a and c missed 3 times: ids 0 and 2 released
-    assert tracker.update(np.concatenate([c, b])).tolist() == [0, 1]
-    tracker.reset()
-    assert tracker.update(c).tolist() == [0]
+    assert tracker.update(np.concatenate([a, b]), 0).tolist() == [0, 1]
+    for k in range(1, 21):
+        assert tracker.update(b, k * 100 * MS).tolist() == [1]              # a unseen for 2 s: released
+    assert tracker.update(np.concatenate([b, a]), 2100 * MS).tolist() == [1, 2]  # a is back: a new id, not 0
+    assert tracker.update(c, 2200 * MS).tolist() == [3]
+    tracker.reset()                                                          # time jump: tracks forgotten ...
+    assert tracker.update(np.concatenate([a, b, c]), 0).tolist() == [4, 5, 6]  # ... ids still never reused
+
+
+def test_ids_are_released_after_a_time_not_a_frame_count():
+    """Issue 12 #8: release after `timeout_s` of stamp time, whatever the frame rate."""
+    a, b = np.full((1, 17, 3), 0.0), np.full((1, 17, 3), 5.0)
+    fast = IdTracker(max_distance_m=0.3, timeout_s=1.0)   # 100 Hz: 50 frames without a within 0.5 s
+    fast.update(np.concatenate([a, b]), 0)
+    for k in range(1, 51):
+        fast.update(b, k * 10 * MS)
+    assert fast.update(np.concatenate([b, a]), 510 * MS).tolist() == [1, 0]  # 0.51 s < 1 s: a keeps id 0
+    slow = IdTracker(max_distance_m=0.3, timeout_s=1.0)   # 2 Hz: 3 frames without a span 1.5 s
+    slow.update(np.concatenate([a, b]), 0)
+    for k in range(1, 4):
+        slow.update(b, k * 500 * MS)
+    assert slow.update(np.concatenate([b, a]), 2000 * MS).tolist() == [1, 2]  # 2 s > 1 s: released, new id
 
 
 def test_a_jump_beyond_the_gate_is_a_new_person():
-    tracker = IdTracker(max_distance_m=0.5, max_missed_frames=10)
-    tracker.update(np.zeros((1, 17, 3)))
-    assert tracker.update(np.full((1, 17, 3), 2.0)).tolist() == [1]
+    tracker = IdTracker(max_distance_m=0.5, timeout_s=1.0)
+    tracker.update(np.zeros((1, 17, 3)), 0)
+    assert tracker.update(np.full((1, 17, 3), 2.0), 33 * MS).tolist() == [1]

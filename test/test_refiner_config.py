@@ -30,8 +30,8 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 def test_yaml_lists_every_parameter_with_its_default():
     values = flatten(yaml.safe_load(PARAMS_YAML.read_text())["/**"]["ros__parameters"])
     assert set(values) == set(PARAMETERS)
-    for name, (default, _) in PARAMETERS.items():
-        assert values[name] == default, name
+    for name, spec in PARAMETERS.items():
+        assert values[name] == spec.default, name
 
 
 @pytest.mark.parametrize("doc_path", ["docs/refiner_node.md", "README.md"])

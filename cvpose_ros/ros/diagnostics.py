@@ -21,8 +21,9 @@ STATUS_NAME = "cvpose_refiner: pipeline"
 class NodeDiagnostics:
     """Accumulates what the node did and renders it as a DiagnosticArray."""
 
-    def __init__(self, hardware_id: str, timing_window: int = 300) -> None:
+    def __init__(self, hardware_id: str, timing_window: int = 300, name: str = STATUS_NAME) -> None:
         self.hardware_id = hardware_id
+        self.name = name  # the status name; a namespaced node's carries its namespace
         self.problems: Counter = Counter({p: 0 for p in Problem})
         self.frames_in = [0, 0]
         self.pairs = 0
@@ -85,7 +86,7 @@ class NodeDiagnostics:
             "sync_drops": self.problems[Problem.SYNC_DROP],
             **{f"problem_{p.value}": n for p, n in self.problems.items()},
         }
-        status = DiagnosticStatus(level=level, name=STATUS_NAME, message=message, hardware_id=self.hardware_id,
+        status = DiagnosticStatus(level=level, name=self.name, message=message, hardware_id=self.hardware_id,
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = ns_to_stamp(stamp_ns)

@@ -3,7 +3,9 @@
 - `parameters`: each camera's pose in the reference frame from node parameters (the node also owns the static TF);
 - `camera_info`: a rectified stereo pair (R = I, baseline from the right camera's projection matrix P; the
   keypoints are then expected on rectified images, so the models use P's intrinsics without distortion);
-- `tf`: looked up with tf2_ros (only when it is importable; the node refuses to start otherwise).
+- `tf`: looked up with tf2_ros at the frame's own stamp (waiting up to `tf_timeout` for it; only when tf2_ros is
+  importable, the node refuses to start otherwise), so moving cameras or a `map` reference frame place each
+  skeleton where the cameras were when the images were taken.
 
 Lens models are rebuilt only when a camera's camera_info content changes (latest message wins).
 """
@@ -64,8 +66,10 @@ class CalibrationCache:
             return err
         return None
 
-    def setup(self, frame_ids: tuple[str, str], reference_frame: str, stamp_ns: int) -> CameraSetup:
-        """Lens models and poses for one frame; raises FrameError naming what is missing or invalid."""
+    def setup(self, frame_ids: tuple[str, str], reference_frame: str, stamp_ns: int,
+              timeout_s: float = 0.0) -> CameraSetup:
+        """Lens models and poses for the frame stamped `stamp_ns`; raises FrameError naming what is missing or
+        invalid. `timeout_s`: longest wait for a TF lookup (extrinsics_source=tf)."""
         models = []
         for camera, model in enumerate(self._models):
             if model is None:
@@ -80,19 +84,24 @@ class CalibrationCache:
         elif source == "camera_info":
             cam1_from_cam0 = RigidTransform(np.eye(3), stereo_translation_from_info(self._infos[1]))
         else:
-            ref_from_cam0, ref_from_cam1 = (self._lookup(reference_frame, f, stamp_ns) for f in frame_ids)
+            ref_from_cam0, ref_from_cam1 = (self._lookup(reference_frame, f, stamp_ns, timeout_s)
+                                            for f in frame_ids)
             cam1_from_cam0 = ref_from_cam1.inverse().compose(ref_from_cam0)
         if np.linalg.norm(cam1_from_cam0.t) < 1e-6:
             raise FrameError(Problem.INVALID_CALIBRATION, "the two cameras coincide (zero baseline)")
         return CameraSetup(models[0], models[1], cam1_from_cam0, ref_from_cam0)
 
-    def _lookup(self, target: str, source: str, stamp_ns: int) -> RigidTransform:
-        """reference_from_camera from tf2 (latest available transform)."""
+    def _lookup(self, target: str, source: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
+        """reference_from_camera from tf2 at exactly `stamp_ns` (tf2 interpolates between its samples), waiting up
+        to `timeout_s` for it; never the latest transform, which would misplace skeletons by speed x latency."""
         if target == source:
             return RigidTransform.identity()
+        from rclpy.duration import Duration
         from rclpy.time import Time
 
         try:
-            return _transform_from_tf(self._tf_buffer.lookup_transform(target, source, Time()))
+            return _transform_from_tf(self._tf_buffer.lookup_transform(
+                target, source, Time(nanoseconds=stamp_ns), Duration(nanoseconds=int(timeout_s * 1e9))))
         except Exception as exc:  # tf2 raises several exception types (lookup, connectivity, extrapolation)
-            raise FrameError(Problem.NO_TRANSFORM, f"no TF from {target} to {source}: {exc}") from exc
+            raise FrameError(Problem.NO_TRANSFORM, f"no TF from {target} to {source} at {stamp_ns / 1e9:.6f} s "
+                                                   f"within {timeout_s} s: {exc}") from exc

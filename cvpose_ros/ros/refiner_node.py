@@ -3,6 +3,11 @@
 A thin ROS layer: it converts messages, holds parameters and publishes. Pairing is `cvpose_ros.sync`, the per-frame
 work is `cvpose_ros.frame_processor.SkeletonPipeline`. Whatever arrives, the node keeps running: a frame it cannot
 use is skipped, counted in /diagnostics and reported with a warning throttled per problem kind.
+
+`RefinerCore` holds all of it in three steps (configure: parameters -> pipeline and publishers; activate: inputs
+and timers; deactivate/cleanup: the reverse) so the plain node (`RefinerNode`) and the managed one
+(`cvpose_ros.ros.managed_refiner_node`) share one implementation. Parameters marked live in
+`cvpose_ros.ros.params` are validated and applied on `ros2 param set`; the others are read-only.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
@@ -26,66 +32,131 @@ from cvpose_ros.ros.diagnostics import NodeDiagnostics
 from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.extrinsics import CalibrationCache, ExtrinsicsUnavailable
 from cvpose_ros.ros.markers import delete_all_markers, skeleton_markers
-from cvpose_ros.ros.params import ParameterError, RefinerParams, read_parameters
-from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS, skeleton_transforms, static_camera_transforms
+from cvpose_ros.ros.params import LiveParameters, ParameterError, RefinerParams, refiner_parameters
+from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS, ForeignFrames, skeleton_transforms, static_camera_transforms
 from cvpose_ros.sync import ApproximateTimeSync, SyncedPair, SyncEvent
 from cvpose_ros.view_input import FrameError, Problem
 
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 NS_PER_S = 1_000_000_000
+CAMERA_TF_DELAY_S = 1.0  # listen to TF this long before the first /tf_static of the cameras (see _camera_tf_check)
 
 
 class StartupError(RuntimeError):
     """The node cannot start with this configuration (bad checkpoint, unusable device or extrinsics source)."""
 
 
-class RefinerNode(Node):
-    """Subscribes cam{0,1}/keypoints and cam{0,1}/camera_info; publishes skeletons, markers, /tf, /diagnostics."""
+class RefinerCore:
+    """The refiner's state and callbacks, mixed into an rclpy Node or LifecycleNode (see module docstring)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__("refiner_node", **kwargs)
-        self.params: RefinerParams = read_parameters(self)
+    params: RefinerParams
+
+    # ------------------------------------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> None:
+        """Declare and validate every parameter (raises ParameterError); later sets go through `_on_params`."""
+        self._live: LiveParameters[RefinerParams] = refiner_parameters(self, self._on_params)
+        self.params = self._live.settings
+        self._configured = False
+
+    def _on_params(self, old: RefinerParams, new: RefinerParams) -> None:
+        """Apply an accepted `ros2 param set` (only live parameters get here; the rest are read-only)."""
+        self.params = new
+        if not self._configured:
+            return
+        self.pipeline.default_layout = new.layout
+        self.pipeline.min_confidence = new.min_confidence
+        self.pipeline.min_valid_joints = new.min_valid_joints
+        self.pipeline.association_max_error_px = new.association_max_error
+        self.pipeline.guard = new.guard
+        self.pipeline.tracker.max_distance_m = new.track_max_distance
+        self.pipeline.tracker.timeout_s = new.track_timeout
+        if (new.sync_slop, new.queue_size) != (old.sync_slop, old.queue_size):
+            self.sync = ApproximateTimeSync(new.sync_slop, new.queue_size)  # queued messages are dropped once
+        self.diag.name = new.diagnostics_name
+        self._update_output_publishers()
+        changed = sorted(k for k in vars(new) if getattr(new, k) != getattr(old, k))
+        self.get_logger().info(f"parameters changed: {', '.join(changed) or 'none'}")
+
+    # ------------------------------------------------------------------------------------------------ life cycle
+    def _configure(self) -> None:
+        """Parameters -> refiner, calibration, synchroniser and publishers (raises StartupError)."""
         p = self.params
-        self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name())
+        self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name)
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
-                                         p.association_max_error, p.track_max_distance, p.track_max_missed,
-                                         p.guard)
+                                         p.association_max_error, p.track_max_distance, p.track_timeout, p.guard)
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
             raise StartupError(str(exc)) from exc
         self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size)
         self._last_warning: dict[Problem, float] = {}
-        self._static_frames: tuple[str, str] | None = None
-
         self.pub_skeletons = self.create_publisher(Skeleton3DArray, "skeletons", OUTPUT_QOS)
-        self.pub_coarse = self.create_publisher(Skeleton3DArray, "skeletons_coarse", OUTPUT_QOS) \
-            if p.publish_coarse else None
-        self.pub_markers = self.create_publisher(MarkerArray, "skeleton_markers", OUTPUT_QOS) \
-            if p.publish_markers else None
-        self.pub_tf = self.create_publisher(TFMessage, "/tf", TF_QOS) if p.publish_tf else None
-        self.pub_tf_static = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS) \
-            if p.extrinsics_source == "parameters" else None
+        self.pub_coarse = self.pub_markers = self.pub_tf = None
+        self._update_output_publishers()
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        # Camera frames: only with parameters as the source and on request, and never over a frame TF already has.
+        self.pub_tf_static = None
+        self._camera_frames: tuple[str, str] | None = None   # the frames the latest frame used
+        self._camera_tf_sent: tuple = ()                     # (parent, child) edges on /tf_static now
+        self._camera_tf_conflicts: set[str] = set()          # frames left out (warned once each)
+        self._camera_tf_after = 0.0
+        if p.extrinsics_source == "parameters" and p.publish_camera_tf:
+            self.pub_tf_static = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+            self.foreign_frames = ForeignFrames()
+            self._tf_watch = [self.create_subscription(TFMessage, topic, self.foreign_frames.add, qos)
+                              for topic, qos in (("/tf_static", TF_STATIC_QOS), ("/tf", TF_QOS))]
+        self._subscriptions_in: list = []
+        self._timers: list = []
+        self._configured = True
+
+    def _activate(self) -> None:
+        """Start the inputs and timers."""
+        p = self.params
         # Sensor-data style inputs (best effort, volatile) with a short history: when processing falls behind the
         # cameras, the middleware overwrites old frames instead of queueing them, so latency stays bounded.
         input_qos = QoSProfile(depth=p.input_depth, reliability=ReliabilityPolicy.BEST_EFFORT,
                                durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
         for cam in (0, 1):
-            self.create_subscription(Keypoints2D, f"cam{cam}/keypoints",
-                                     lambda msg, c=cam: self._on_keypoints(c, msg), input_qos)
-            self.create_subscription(CameraInfo, f"cam{cam}/camera_info",
-                                     lambda msg, c=cam: self._on_camera_info(c, msg), input_qos)
-        self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+            self._subscriptions_in.append(self.create_subscription(
+                Keypoints2D, f"cam{cam}/keypoints", lambda msg, c=cam: self._on_keypoints(c, msg), input_qos))
+            self._subscriptions_in.append(self.create_subscription(
+                CameraInfo, f"cam{cam}/camera_info", lambda msg, c=cam: self._on_camera_info(c, msg), input_qos))
+        self._timers.append(self.create_timer(p.diagnostics_period, self._on_diagnostics_timer))
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(seconds=-1.0), on_clock_change=True),
             post_callback=self._on_time_jump)
-        if self.pub_markers is not None:
-            self.pub_markers.publish(delete_all_markers(p.reference_frame or p.frame_ids[0] or "cam0_optical_frame"))
+        self._camera_tf_after = time.monotonic() + CAMERA_TF_DELAY_S
         if self.pub_tf_static is not None and p.frame_ids[0] and p.frame_ids[1]:
-            self._publish_static_tf(p.frame_ids)
+            self._camera_frames = p.frame_ids
+            self._timers.append(self.create_timer(CAMERA_TF_DELAY_S, self._camera_tf_check))
         self.get_logger().info(f"refiner_node ready: refinement {self.diag.refinement_state}; extrinsics from "
                                f"{p.extrinsics_source}; outputs in {p.reference_frame or 'camera 0 optical frame'}")
+
+    def _deactivate(self) -> None:
+        """Stop the inputs and timers; queued messages and tracks are forgotten."""
+        for entity in self._subscriptions_in:
+            self.destroy_subscription(entity)
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._subscriptions_in, self._timers = [], []
+        if getattr(self, "_jump_handle", None) is not None:
+            self._jump_handle.unregister()
+            self._jump_handle = None
+        self.sync.reset()
+        self.pipeline.reset()
+
+    def _cleanup(self) -> None:
+        """Release what `_configure` created (the refiner's weights, publishers, TF listeners)."""
+        for name in ("pub_skeletons", "pub_coarse", "pub_markers", "pub_tf", "pub_diagnostics", "pub_tf_static"):
+            pub = getattr(self, name, None)
+            if pub is not None:
+                self.destroy_publisher(pub)
+            setattr(self, name, None)
+        for sub in getattr(self, "_tf_watch", []):
+            self.destroy_subscription(sub)
+        self._tf_watch = []
+        self.pipeline = None
+        self._configured = False
 
     # ------------------------------------------------------------------------------------------------ start-up
     def _create_refiner(self):
@@ -116,10 +187,33 @@ class RefinerNode(Node):
         except ImportError:
             return None
         buffer = tf2_ros.Buffer()
-        self._tf_listener = tf2_ros.TransformListener(buffer, self)
+        # Its own spin thread: a lookup waiting (up to tf_timeout) inside our callback still receives TF.
+        self._tf_listener = tf2_ros.TransformListener(buffer, self, spin_thread=True)
         return buffer
 
+    def _update_output_publishers(self) -> None:
+        """Create or destroy the optional publishers to match publish_coarse / publish_markers / publish_tf."""
+        p = self.params
+        wanted = {"pub_coarse": (p.publish_coarse, Skeleton3DArray, "skeletons_coarse", OUTPUT_QOS, None),
+                  "pub_markers": (p.publish_markers, MarkerArray, "skeleton_markers", OUTPUT_QOS,
+                                  PublisherEventCallbacks(matched=self._on_marker_subscriber)),
+                  "pub_tf": (p.publish_tf, TFMessage, "/tf", TF_QOS, None)}
+        for attr, (on, kind, topic, qos, events) in wanted.items():
+            pub = getattr(self, attr)
+            if on and pub is None:
+                setattr(self, attr, self.create_publisher(kind, topic, qos, event_callbacks=events))
+            elif not on and pub is not None:
+                self.destroy_publisher(pub)
+                setattr(self, attr, None)
+
     # ------------------------------------------------------------------------------------------------ callbacks
+    def _on_marker_subscriber(self, info) -> None:
+        """A new skeleton_markers subscriber (RViz) first gets a DELETEALL, clearing what an earlier run left."""
+        if info.current_count_change > 0 and self.pub_markers is not None:
+            p = self.params
+            frame = p.reference_frame or (self._camera_frames or p.frame_ids)[0] or "cam0_optical_frame"
+            self.pub_markers.publish(delete_all_markers(frame))
+
     def _on_camera_info(self, camera: int, msg: CameraInfo) -> None:
         try:
             error = self.calibration.update(camera, msg)
@@ -152,10 +246,14 @@ class RefinerNode(Node):
             self._problem(Problem.PROCESSING_ERROR, f"unexpected error on cam{camera} keypoints: {exc!r}")
 
     def _on_time_jump(self, _info) -> None:
-        """Replays restart: forget queued messages and tracks when time goes back."""
+        """Replays restart: forget queued messages and tracks when time goes back (ids are still never reused)."""
         self.sync.reset()
         self.pipeline.reset()
-        self.get_logger().info("time jumped backwards: synchroniser and person ids reset")
+        self.get_logger().info("time jumped backwards: synchroniser and person tracks reset")
+
+    def _on_diagnostics_timer(self) -> None:
+        self._camera_tf_check()
+        self.pub_diagnostics.publish(self.diag.to_msg(self.get_clock().now().nanoseconds))
 
     # ------------------------------------------------------------------------------------------------ processing
     def _frame_ids(self, pair: SyncedPair) -> tuple[str, str]:
@@ -169,7 +267,8 @@ class RefinerNode(Node):
         frame_ids = self._frame_ids(pair)
         reference = self.params.reference_frame or frame_ids[0]
         try:
-            cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns)
+            cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns,
+                                             timeout_s=self.params.tf_timeout)
             self.diag.calibration_ok = True
             result = self.pipeline.process(cameras, pair.cam0.payload, pair.cam1.payload)
         except FrameError as err:
@@ -178,8 +277,9 @@ class RefinerNode(Node):
             return
         for problem, count in result.problems.items():
             self._problem(problem, f"frame {pair.stamp_ns / NS_PER_S:.6f}: {count} x {problem.value}", count)
-        if self.pub_tf_static is not None and frame_ids != self._static_frames:
-            self._publish_static_tf(frame_ids)
+        if frame_ids != self._camera_frames:
+            self._camera_frames = frame_ids
+            self._camera_tf_check()
         self._publish(result, reference)
         self.diag.frame_done(len(result.refined.track_ids), (time.perf_counter() - start) * 1e3)
         self.diag.layout_frame(result.layout, result.refined_applied, result.guarded_joints)
@@ -201,11 +301,33 @@ class RefinerNode(Node):
             self.pub_tf.publish(skeleton_transforms(stamp, reference, refined.track_ids, refined.joints,
                                                     self.params.tf_naming, layout))
 
-    def _publish_static_tf(self, frame_ids: tuple[str, str]) -> None:
-        reference = self.params.reference_frame or frame_ids[0]
-        cams = list(zip(frame_ids, self.params.reference_from_cams, strict=True))
-        self.pub_tf_static.publish(static_camera_transforms(self.get_clock().now().nanoseconds, reference, cams))
-        self._static_frames = frame_ids
+    def _camera_tf_check(self) -> None:
+        """(Re)publish reference -> camera frames on /tf_static, leaving out any frame TF already has.
+
+        Runs after CAMERA_TF_DELAY_S of listening (TF_STATIC is transient local, so a robot's static frames arrive
+        within discovery), then on every new pair of camera frames and every diagnostics period: a conflicting
+        frame that appears later is removed from the latched message and named in a warning.
+        """
+        if self.pub_tf_static is None or self._camera_frames is None or time.monotonic() < self._camera_tf_after:
+            return
+        reference = self.params.reference_frame or self._camera_frames[0]
+        cams, edges = [], []
+        for frame_id, pose in zip(self._camera_frames, self.params.reference_from_cams, strict=True):
+            if frame_id == reference:
+                continue
+            conflict = self.foreign_frames.conflict(reference, frame_id)
+            if conflict is not None:
+                if frame_id not in self._camera_tf_conflicts:
+                    self._camera_tf_conflicts.add(frame_id)
+                    self.get_logger().warning(
+                        f"publish_camera_tf: not publishing {reference} -> {frame_id}: {conflict}; a frame is never "
+                        "re-parented (set publish_camera_tf: false, or extrinsics_source: tf to use the robot's TF)")
+                continue
+            cams.append((frame_id, pose))
+            edges.append((reference, frame_id))
+        if tuple(edges) != self._camera_tf_sent:
+            self.pub_tf_static.publish(static_camera_transforms(self.get_clock().now().nanoseconds, reference, cams))
+            self._camera_tf_sent = tuple(edges)
 
     def _problem(self, problem: Problem, message: str, count: int = 1) -> None:
         """Count a problem in /diagnostics and warn, at most once per `warn_throttle` seconds per kind."""
@@ -215,8 +337,15 @@ class RefinerNode(Node):
             self._last_warning[problem] = now
             self.get_logger().warning(f"[{problem.value}] {message}")
 
-    def _publish_diagnostics(self) -> None:
-        self.pub_diagnostics.publish(self.diag.to_msg(self.get_clock().now().nanoseconds))
+
+class RefinerNode(RefinerCore, Node):
+    """Subscribes cam{0,1}/keypoints and cam{0,1}/camera_info; publishes skeletons, markers, /tf, /diagnostics."""
+
+    def __init__(self, node_name: str = "refiner_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self._declare_parameters()
+        self._configure()
+        self._activate()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """TF for skeletons (REP 155 naming) and camera extrinsics, published with tf2's own QoS.
 
-Per person: a root frame (default `body_<id>`) at the layout's root (h36m17: the pelvis, or the mid-hip when the
-pelvis is missing; coco17: the mid-hip), child of the reference frame, and one frame per joint
+Per person: a root frame (default `body_<id>`) at the layout's root (h36m17: the pelvis; coco17: the mid-hip),
+falling back to the mean of the hips that are known, then to the centroid of all known joints, so every person
+with at least one valid joint gets a frame; child of the reference frame, and one frame per joint
 (default `<joint>_<id>`), child of the root, translated by the joint's offset from the pelvis. The tree is flat
 (joints hang off the root, not off each other) so a missing joint never cuts its descendants off the tree; all
 rotations are identity because only positions are estimated. Joints that are NaN get no transform.
@@ -20,16 +21,13 @@ from tf2_msgs.msg import TFMessage
 
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.ros.conversions import ns_to_stamp
-from cvpose_ros.skeleton import H36M17, PELVIS, get_layout
+from cvpose_ros.skeleton import get_layout
 
 # The profiles tf2_ros uses for its broadcasters and listeners.
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,
                     history=HistoryPolicy.KEEP_LAST)
 TF_STATIC_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
-
-_HIPS = (1, 4)
-
 
 @dataclass(frozen=True)
 class TfNaming:
@@ -58,14 +56,26 @@ class TfNaming:
             raise ValueError("TF frame names must not start with '/'")
 
 
+def _mean_of_finite(joints: np.ndarray, index: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(P, 3) mean of the finite joints among `index` of each person, and (P,) how many were finite."""
+    points = joints[:, index]
+    finite = np.isfinite(points).all(axis=-1)
+    count = finite.sum(axis=1)
+    total = np.where(finite[..., None], points, 0.0).sum(axis=1)
+    return total / np.maximum(count, 1)[:, None], count
+
+
 def root_positions(joints: np.ndarray, layout: str = "h36m17") -> np.ndarray:
-    """(P, 3) root of each person: the layout's root (NaN when missing); h36m17 falls back from the pelvis to the
-    mid-hip."""
+    """(P, 3) root of each person: the layout's root when all its joints are known, else the mean of the known
+    hips, else the centroid of the known joints; NaN only for a person without any finite joint."""
     lay = get_layout(layout)
-    root = lay.root_of(joints)
-    if lay is H36M17:
-        mid_hip = joints[:, list(_HIPS)].mean(axis=1)
-        root = np.where(np.isfinite(joints[:, PELVIS]).all(axis=-1, keepdims=True), root, mid_hip)
+    joints = np.asarray(joints, np.float64)
+    root = np.full((joints.shape[0], 3), np.nan)
+    hips = [lay.joint_names.index(name) for name in ("l_hip", "r_hip")]
+    fallbacks = ((list(lay.root), len(lay.root)), (hips, 1), (list(range(joints.shape[1])), 1))
+    for index, needed in reversed(fallbacks):  # the best available estimate is written last
+        mean, count = _mean_of_finite(joints, index)
+        root = np.where((count >= needed)[:, None], mean, root)
     return root
 
 
@@ -109,3 +119,27 @@ def static_camera_transforms(stamp_ns: int, reference_frame: str,
     stamp = ns_to_stamp(stamp_ns)
     return TFMessage(transforms=[_transform(stamp, reference_frame, frame_id, pose.t, pose.quaternion())
                                  for frame_id, pose in cameras if frame_id != reference_frame])
+
+
+class ForeignFrames:
+    """Which frames TF already has, from the /tf and /tf_static messages seen: a camera frame found here is never
+    re-parented by the node (a robot's `base_link -> cam_link -> cam_optical_frame` stays one tree)."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, str] = {}    # child -> parent, latest seen
+        self.as_parent: set[str] = set()     # frames that are some transform's parent
+
+    def add(self, msg: TFMessage) -> None:
+        for tf in msg.transforms:
+            parent, child = tf.header.frame_id.lstrip("/"), tf.child_frame_id.lstrip("/")
+            self.parents[child] = parent
+            self.as_parent.add(parent)
+
+    def conflict(self, parent: str, child: str) -> str | None:
+        """Why publishing `parent -> child` would re-parent an existing frame, or None when it would not."""
+        existing = self.parents.get(child)
+        if existing is not None and existing != parent:
+            return f"{child} already has parent {existing} in TF"
+        if existing is None and child in self.as_parent:
+            return f"{child} is already in TF (parent of {sorted(c for c, p in self.parents.items() if p == child)})"
+        return None
