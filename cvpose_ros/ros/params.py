@@ -199,6 +199,7 @@ class LiveParameters(Generic[T]):
         old, self.values, self.settings = self.settings, values, settings
         if self._apply is not None:
             self._apply(old, settings)
+        self._node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
 
 

@@ -74,8 +74,6 @@ class RefinerCore:
             self.sync = ApproximateTimeSync(new.sync_slop, new.queue_size)  # queued messages are dropped once
         self.diag.name = new.diagnostics_name
         self._update_output_publishers()
-        changed = sorted(k for k in vars(new) if getattr(new, k) != getattr(old, k))
-        self.get_logger().info(f"parameters changed: {', '.join(changed) or 'none'}")
 
     # ------------------------------------------------------------------------------------------------ life cycle
     def _configure(self) -> None:
