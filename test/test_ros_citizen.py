@@ -244,3 +244,24 @@ def test_a_late_rviz_gets_the_start_up_deleteall():
         h.spin_until(lambda: any(m.action == Marker.DELETEALL for a in got for m in a.markers), 5.0, "DELETEALL")
     finally:
         h.close()
+
+
+def test_root_falls_back_to_a_hip_then_to_any_joint():
+    """Unit side of issue 12 #4, both layouts: pelvis (or one coco hip) missing -> remaining hip; only an arm
+    left -> centroid of what is known; nothing known -> no frame."""
+    from cvpose_ros.ros.tf import root_positions
+
+    rng = np.random.default_rng(0)
+    h36m = rng.normal(size=(4, 17, 3))
+    h36m[1, [0, 1]] = np.nan                       # pelvis and right hip
+    h36m[2, :] = np.nan
+    h36m[2, [13, 16]] = [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]  # only the wrists
+    h36m[3, :] = np.nan
+    roots = root_positions(h36m, "h36m17")
+    np.testing.assert_allclose(roots[0], h36m[0, 0])
+    np.testing.assert_allclose(roots[1], h36m[1, 4])
+    np.testing.assert_allclose(roots[2], [2.0, 2.0, 2.0])
+    assert np.isnan(roots[3]).all()
+    coco = rng.normal(size=(1, 17, 3))
+    coco[0, 12] = np.nan                           # right hip
+    np.testing.assert_allclose(root_positions(coco, "coco17")[0], coco[0, 11])
