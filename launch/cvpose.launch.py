@@ -1,11 +1,17 @@
 """Start the cvpose_ros refiner node with its parameter file, camera namespaces and (optionally) RViz.
 
     ros2 launch cvpose_ros cvpose.launch.py cam0_ns:=/left cam1_ns:=/right params_file:=/path/to/refiner.yaml
+    ros2 launch cvpose_ros cvpose.launch.py namespace:=rig_a cam1_translation:="[0.5, 0.0, 0.0]"
 
-The node subscribes `<camX_ns>/keypoints` and `<camX_ns>/camera_info` through remappings.
+The node subscribes `<camX_ns>/keypoints` and `<camX_ns>/camera_info` through remappings (relative names resolve
+inside `namespace`). In a namespace its person TF frames and diagnostics name carry the namespace (`tf_prefix` and
+`diagnostics_name` default to `{ns}`), so several instances run side by side (see two_rigs.launch.py).
+`cam1_translation` / `cam1_rotation` (and the cam0 ones), when given, override the parameter file's camera pose;
+`managed:=true` starts the lifecycle variant (`managed_refiner_node`), which waits for configure/activate.
 """
 
-from launch.actions import DeclareLaunchArgument
+import yaml
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -14,40 +20,71 @@ from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
+POSE_ARGUMENTS = {  # launch argument -> node parameter; "" = keep the parameter file's value
+    "cam0_translation": "cam0.translation", "cam0_rotation": "cam0.rotation",
+    "cam1_translation": "cam1.translation", "cam1_rotation": "cam1.rotation",
+}
 
-def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare("cvpose_ros")
-    params_file = LaunchConfiguration("params_file")
+
+def pose_overrides(context) -> dict:
+    """Node parameters for the camera-pose launch arguments that were given ("[x, y, z]" / "[x, y, z, w]")."""
+    overrides = {}
+    for argument, parameter in POSE_ARGUMENTS.items():
+        text = LaunchConfiguration(argument).perform(context).strip()
+        if text:
+            values = yaml.safe_load(text)
+            if not isinstance(values, list) or not all(isinstance(v, int | float) for v in values):
+                raise ValueError(f"launch argument {argument} must be a list of numbers like [0.5, 0.0, 0.0], "
+                                 f"got {text!r}")
+            overrides[parameter] = [float(v) for v in values]
+    return overrides
+
+
+def refiner(context) -> list:
     cam0_ns = LaunchConfiguration("cam0_ns")
     cam1_ns = LaunchConfiguration("cam1_ns")
+    managed = LaunchConfiguration("managed").perform(context).lower() in ("true", "1", "yes")
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
-    arguments = [
-        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "refiner.yaml"]),
-                              description="Parameter file of the refiner node"),
-        DeclareLaunchArgument("cam0_ns", default_value="cam0", description="Namespace of camera 0's topics"),
-        DeclareLaunchArgument("cam1_ns", default_value="cam1", description="Namespace of camera 1's topics"),
-        DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),
-        DeclareLaunchArgument("rviz", default_value="false", description="Also start RViz with config/cvpose.rviz"),
-    ]
-    refiner = Node(
+    return [Node(
         package="cvpose_ros",
-        executable="refiner_node",
-        name="refiner_node",
+        executable="managed_refiner_node" if managed else "refiner_node",
+        name=LaunchConfiguration("name"),
+        namespace=LaunchConfiguration("namespace"),
         output="screen",
-        parameters=[params_file, {"use_sim_time": use_sim_time}],
+        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time, **pose_overrides(context)}],
         remappings=[
             ("cam0/keypoints", [cam0_ns, "/keypoints"]),
             ("cam0/camera_info", [cam0_ns, "/camera_info"]),
             ("cam1/keypoints", [cam1_ns, "/keypoints"]),
             ("cam1/camera_info", [cam1_ns, "/camera_info"]),
         ],
-    )
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("cvpose_ros")
+    arguments = [
+        DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "refiner.yaml"]),
+                              description="Parameter file of the refiner node"),
+        DeclareLaunchArgument("namespace", default_value="", description="Namespace of the refiner node"),
+        DeclareLaunchArgument("name", default_value="refiner_node", description="Name of the refiner node"),
+        DeclareLaunchArgument("cam0_ns", default_value="cam0", description="Namespace of camera 0's topics"),
+        DeclareLaunchArgument("cam1_ns", default_value="cam1", description="Namespace of camera 1's topics"),
+        *(DeclareLaunchArgument(argument, default_value="", description=f"{parameter} as [numbers]; empty = the "
+                                                                         "parameter file's")
+          for argument, parameter in POSE_ARGUMENTS.items()),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the lifecycle (managed) refiner; it waits for configure/activate"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (bag replay)"),
+        DeclareLaunchArgument("rviz", default_value="false", description="Also start RViz with config/cvpose.rviz"),
+    ]
     rviz = Node(
         package="rviz2",
         executable="rviz2",
         name="rviz2",
+        namespace=LaunchConfiguration("namespace"),
         arguments=["-d", PathJoinSubstitution([share, "config", "cvpose.rviz"])],
-        parameters=[{"use_sim_time": use_sim_time}],
+        parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription([*arguments, refiner, rviz])
+    return LaunchDescription([*arguments, OpaqueFunction(function=refiner), rviz])

