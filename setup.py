@@ -32,6 +32,7 @@ setup(
     entry_points={
         "console_scripts": [
             "refiner_node = cvpose_ros.ros.refiner_node:main",
+            "managed_refiner_node = cvpose_ros.ros.managed_refiner_node:main",
             "detector_node = cvpose_ros.ros.detector_node:main",
             "scene_publisher = cvpose_ros.ros.scene_node:main",
             "cvpose-refiner = cvpose_ros.ros.refiner_node:main",

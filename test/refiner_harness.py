@@ -47,12 +47,13 @@ def camera_info_msg(rig: Rig, cam: int, stamp_ns: int = 0) -> CameraInfo:
 class Harness:
     """The node under test and a rig node publishing its inputs and recording all its outputs."""
 
-    def __init__(self, parameters: list[Parameter], namespace: str = "") -> None:
-        """`namespace` isolates the node's relative topics from other harnesses alive in the same domain."""
+    def __init__(self, parameters: list[Parameter], namespace: str = "", node_class=RefinerNode) -> None:
+        """`namespace` isolates the node's relative topics from other harnesses alive in the same domain;
+        `node_class`: RefinerNode or the managed variant (which starts unconfigured, without outputs)."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
-            self.node = RefinerNode(context=self.context, parameter_overrides=parameters, namespace=namespace)
+            self.node = node_class(context=self.context, parameter_overrides=parameters, namespace=namespace)
         except Exception:
             rclpy.shutdown(context=self.context)
             raise
@@ -69,6 +70,11 @@ class Harness:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.rig)
+        if node_class is RefinerNode:
+            self.wait_for_discovery()
+
+    def wait_for_discovery(self) -> None:
+        """Until the node's inputs and outputs are matched with the rig's."""
         self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.pub_kp + self.pub_info)
                         and self.pub_skeletons_seen(), 10.0, "discovery")
 

@@ -82,6 +82,7 @@ class RefinerCore:
         self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name)
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
                                          p.association_max_error, p.track_max_distance, p.track_timeout, p.guard)
+        self.pipeline.tracker.next_id = getattr(self, "_next_person_id", 0)  # after a cleanup: ids go on growing
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
@@ -153,6 +154,8 @@ class RefinerCore:
         for sub in getattr(self, "_tf_watch", []):
             self.destroy_subscription(sub)
         self._tf_watch = []
+        if getattr(self, "pipeline", None) is not None:
+            self._next_person_id = self.pipeline.tracker.next_id
         self.pipeline = None
         self._configured = False
 
