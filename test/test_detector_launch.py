@@ -27,13 +27,16 @@ def console_scripts() -> set[str]:
 
 
 def declared_arguments(path: Path) -> set[str]:
-    """Names of the DeclareLaunchArgument calls in a launch file (literal first arguments, or the keys of a
-    module-level ARGUMENTS dict that feeds them)."""
+    """Names of the DeclareLaunchArgument calls in a launch file (literal first arguments, or the keys of
+    module-level ARGUMENTS / *_ARGUMENTS dicts that feed them)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = {call.args[0].value for call in ast.walk(tree) if isinstance(call, ast.Call)
              and getattr(call.func, "id", "") == "DeclareLaunchArgument" and call.args
              and isinstance(call.args[0], ast.Constant)}
-    return names | set(module_constant(tree, "ARGUMENTS") or {})
+    tables = [getattr(t, "id", "") for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+    for table in (t for t in tables if t == "ARGUMENTS" or t.endswith("_ARGUMENTS")):
+        names |= set(module_constant(tree, table) or {})
+    return names
 
 
 def module_constant(tree: ast.Module, name: str):
@@ -66,7 +69,7 @@ def test_pipeline_includes_detectors_and_refiner_with_their_arguments():
     to_detectors = module_constant(tree, "TO_DETECTORS")
     to_refiner = module_constant(tree, "TO_REFINER")
     assert {"detectors.launch.py", "cvpose.launch.py"} <= string_constants(tree)
-    assert set(to_detectors) <= ours and set(to_refiner.values()) <= ours
+    assert set(to_detectors) <= ours and set(to_refiner) <= ours
     assert set(to_detectors) <= declared_arguments(DETECTORS)
     refiner_launch = REPO / "launch" / "cvpose.launch.py"
     if not refiner_launch.exists():
