@@ -19,7 +19,7 @@ from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
-from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.event_handler import PublisherEventCallbacks, UnsupportedEventTypeError
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
@@ -89,13 +89,13 @@ class RefinerCore:
             raise StartupError(str(exc)) from exc
         self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size)
         self._last_warning: dict[Problem, float] = {}
+        self._camera_frames: tuple[str, str] | None = None   # the frames the latest frame used
         self.pub_skeletons = self.create_publisher(Skeleton3DArray, "skeletons", OUTPUT_QOS)
         self.pub_coarse = self.pub_markers = self.pub_tf = None
         self._update_output_publishers()
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         # Camera frames: only with parameters as the source and on request, and never over a frame TF already has.
         self.pub_tf_static = None
-        self._camera_frames: tuple[str, str] | None = None   # the frames the latest frame used
         self._camera_tf_sent: tuple = ()                     # (parent, child) edges on /tf_static now
         self._camera_tf_conflicts: set[str] = set()          # frames left out (warned once each)
         self._camera_tf_after = 0.0
@@ -202,7 +202,11 @@ class RefinerCore:
         for attr, (on, kind, topic, qos, events) in wanted.items():
             pub = getattr(self, attr)
             if on and pub is None:
-                setattr(self, attr, self.create_publisher(kind, topic, qos, event_callbacks=events))
+                try:
+                    setattr(self, attr, self.create_publisher(kind, topic, qos, event_callbacks=events))
+                except UnsupportedEventTypeError:  # an rmw without matched events: one DELETEALL now instead
+                    setattr(self, attr, self.create_publisher(kind, topic, qos))
+                    self._on_marker_subscriber(None)
             elif not on and pub is not None:
                 self.destroy_publisher(pub)
                 setattr(self, attr, None)
@@ -210,7 +214,7 @@ class RefinerCore:
     # ------------------------------------------------------------------------------------------------ callbacks
     def _on_marker_subscriber(self, info) -> None:
         """A new skeleton_markers subscriber (RViz) first gets a DELETEALL, clearing what an earlier run left."""
-        if info.current_count_change > 0 and self.pub_markers is not None:
+        if (info is None or info.current_count_change > 0) and self.pub_markers is not None:
             p = self.params
             frame = p.reference_frame or (self._camera_frames or p.frame_ids)[0] or "cam0_optical_frame"
             self.pub_markers.publish(delete_all_markers(frame))
