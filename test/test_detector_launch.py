@@ -99,3 +99,15 @@ def test_launch_description_builds(path):
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription) and len(description.entities) > 2
+
+
+def test_pipeline_passes_params_file_and_camera_pose_to_the_refiner():
+    """Issue 12 #9: pipeline.launch.py listed cvpose.launch.py's `params_file` but overrode it with its own
+    `refiner_params`, so a user's file was ignored; it also had no camera-pose arguments."""
+    tree = ast.parse(PIPELINE.read_text())
+    ours = declared_arguments(PIPELINE)
+    to_refiner = set(module_constant(tree, "TO_REFINER"))
+    needed = {"params_file", "cam1_translation", "cam1_rotation", "namespace", "name"}
+    assert needed <= ours and "refiner_params" not in ours
+    assert needed - {"namespace"} <= to_refiner  # the namespace is pushed for the whole group instead
+    assert needed <= declared_arguments(REPO / "launch" / "cvpose.launch.py")

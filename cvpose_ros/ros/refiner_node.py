@@ -40,6 +40,7 @@ from cvpose_ros.view_input import FrameError, Problem
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 NS_PER_S = 1_000_000_000
 CAMERA_TF_DELAY_S = 1.0  # listen to TF this long before the first /tf_static of the cameras (see _camera_tf_check)
+CAMERA_TF_WATCH_S = 10.0  # then keep reading /tf (not only /tf_static) this long for camera frames, and stop
 
 
 class StartupError(RuntimeError):
@@ -311,10 +312,13 @@ class RefinerCore:
 
         Runs after CAMERA_TF_DELAY_S of listening (TF_STATIC is transient local, so a robot's static frames arrive
         within discovery), then on every new pair of camera frames and every diagnostics period: a conflicting
-        frame that appears later is removed from the latched message and named in a warning.
+        frame that appears later is removed from the latched message and named in a warning. /tf_static is
+        watched for the node's life, /tf (cameras on moving links) for the first CAMERA_TF_WATCH_S seconds.
         """
         if self.pub_tf_static is None or self._camera_frames is None or time.monotonic() < self._camera_tf_after:
             return
+        if len(self._tf_watch) > 1 and time.monotonic() > self._camera_tf_after + CAMERA_TF_WATCH_S:
+            self.destroy_subscription(self._tf_watch.pop())  # /tf is high-rate on a robot: stop deserialising it
         reference = self.params.reference_frame or self._camera_frames[0]
         cams, edges = [], []
         for frame_id, pose in zip(self._camera_frames, self.params.reference_from_cams, strict=True):
