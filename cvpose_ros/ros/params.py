@@ -118,6 +118,8 @@ PARAMETERS: dict[str, ParamSpec] = {
                        (0.0, 86400.0)),
 }
 del P
+# An entry written as a plain (default, description) tuple is accepted as a live parameter without a range.
+PARAMETERS = {name: spec if isinstance(spec, ParamSpec) else ParamSpec(*spec) for name, spec in PARAMETERS.items()}
 
 
 class ParameterError(ValueError):
@@ -316,3 +318,8 @@ def refiner_parameters(node: Node, apply: Callable[[RefinerParams, RefinerParams
     """Declare, read and validate the refiner node's parameters; later sets are validated and passed to `apply`."""
     return LiveParameters(node, PARAMETERS, lambda values: validate(values, node.get_namespace()), apply)
 
+
+
+def read_parameters(node: Node) -> RefinerParams:
+    """Declare, read and validate the refiner parameters of `node` without live updates (tools and tests)."""
+    return refiner_parameters(node).settings
