@@ -60,8 +60,14 @@ def send_frames(h: Harness, frames: int, seed: int = 1) -> list[int]:
     return stamps
 
 
-def outputs(h: Harness, stamps: list[int]) -> int:
-    return sum(h.skeletons_at(s) is not None for s in stamps)
+def outputs(h: Harness, stamps: list[int], expected: int = 0) -> int:
+    """How many of `stamps` produced skeletons, waiting (generously) until `expected` of them did."""
+    count = lambda: sum(h.skeletons_at(s) is not None for s in stamps)  # noqa: E731
+    try:
+        h.spin_until(lambda: count() >= max(expected, 1), 10.0 if expected else 0.5, "outputs")
+    except TimeoutError:
+        pass
+    return count()
 
 
 def ids(h: Harness) -> set[int]:
@@ -69,7 +75,8 @@ def ids(h: Harness) -> set[int]:
 
 
 def test_lifecycle_configure_activate_deactivate_cleanup():
-    h = Harness(rig_parameters(RIG, refine=False), namespace="managed", node_class=ManagedRefinerNode)
+    h = Harness(rig_parameters(RIG, refine=False, max_stamp_age=0.0), namespace="managed",
+                node_class=ManagedRefinerNode)
     try:
         life = Lifecycle(h)
         assert life.state() == State.PRIMARY_STATE_UNCONFIGURED
@@ -78,7 +85,7 @@ def test_lifecycle_configure_activate_deactivate_cleanup():
         assert outputs(h, send_frames(h, 3)) == 0                       # configured, not active: nothing runs
         assert life.set(Transition.TRANSITION_ACTIVATE) and life.state() == State.PRIMARY_STATE_ACTIVE
         h.wait_for_discovery()
-        assert outputs(h, send_frames(h, 4)) >= 3
+        assert outputs(h, send_frames(h, 4), expected=3) >= 3
         first_ids = ids(h)
         assert life.set(Transition.TRANSITION_DEACTIVATE) and life.state() == State.PRIMARY_STATE_INACTIVE
         assert outputs(h, send_frames(h, 3)) == 0
@@ -86,7 +93,7 @@ def test_lifecycle_configure_activate_deactivate_cleanup():
         assert h.node.pipeline is None                                   # weights and publishers released
         assert life.set(Transition.TRANSITION_CONFIGURE) and life.set(Transition.TRANSITION_ACTIVATE)
         h.wait_for_discovery()
-        assert outputs(h, send_frames(h, 4)) >= 3
+        assert outputs(h, send_frames(h, 4), expected=3) >= 3
         assert min(ids(h) - first_ids) > max(first_ids)                  # ids are never reused, even across cleanup
     finally:
         h.close()
