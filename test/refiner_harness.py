@@ -31,7 +31,9 @@ def rig_parameters(rig: Rig, **extra) -> list[Parameter]:
     """Node parameters putting camera 1 where the rig has it, in camera 0's optical frame (the default)."""
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     values = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
-              "diagnostics_period": 0.2, "warn_throttle": 0.0, **extra}
+              "diagnostics_period": 0.2, "warn_throttle": 0.0,
+              "max_stamp_age": 5.0,  # a loaded CI machine can take over a second to deliver a frame
+              **extra}
     return [Parameter(k, value=v) for k, v in values.items()]
 
 
