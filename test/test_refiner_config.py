@@ -80,3 +80,18 @@ def test_rviz_config_shows_markers_and_tf():
     displays = {d["Class"]: d for d in config["Visualization Manager"]["Displays"]}
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/skeleton_markers"
     assert "rviz_default_plugins/TF" in displays
+
+
+def test_every_numeric_parameter_has_a_range_and_restart_ones_are_read_only():
+    """Issue 12 #9: `ros2 param describe` showed no ranges. Every number carries one; every default is in it."""
+    from cvpose_ros.ros.params import descriptor
+
+    for name, spec in PARAMETERS.items():
+        numeric = isinstance(spec.default, int | float) and not isinstance(spec.default, bool)
+        assert (spec.range is not None) == numeric, name
+        desc = descriptor(name, spec)
+        assert desc.read_only == spec.restart and desc.description
+        if numeric:
+            assert spec.range[0] <= spec.default <= spec.range[1], name
+            ranges = desc.floating_point_range if isinstance(spec.default, float) else desc.integer_range
+            assert len(ranges) == 1, name
