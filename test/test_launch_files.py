@@ -165,3 +165,20 @@ def test_pipeline_params_file_reaches_the_refiner(prefix, tmp_path):
         assert run.parameters("/pipe/refiner_node", "cam1.translation") == [[0.7, 0.0, 0.0]]
     finally:
         run.close()
+
+
+def test_managed_argument_starts_the_lifecycle_node(prefix):
+    from lifecycle_msgs.msg import State
+    from lifecycle_msgs.srv import GetState
+
+    run = Launched(prefix, "cvpose.launch.py", "namespace:=managed_lab", "managed:=true",
+                   'cam1_translation:=[0.5, 0.0, 0.0]')
+    try:
+        run.spin_until(lambda: "/managed_lab/refiner_node" in run.nodes(), 60.0, "the managed node")
+        client = run.node.create_client(GetState, "/managed_lab/refiner_node/get_state")
+        run.spin_until(client.service_is_ready, 20.0, "get_state")
+        future = client.call_async(GetState.Request())
+        run.spin_until(future.done, 10.0, "get_state answer")
+        assert future.result().current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+    finally:
+        run.close()
