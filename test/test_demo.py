@@ -48,7 +48,7 @@ def test_scene_publisher_rejects_bad_parameters(capsys) -> None:
     from cvpose_ros.ros import scene_node
 
     assert scene_node.main(["--ros-args", "-p", "num_people:=0"]) == 2
-    assert "num_people >= 1" in capsys.readouterr().err
+    assert "parameter num_people must be in [1, 50]" in capsys.readouterr().err
 
 
 def test_scene_parameters_place_the_cameras_for_the_refiner() -> None:

@@ -180,11 +180,12 @@ class LiveParameters(Generic[T]):
     def __init__(self, node: Node, specs: Mapping[str, ParamSpec], build: Callable[[dict[str, Any]], T],
                  apply: Callable[[T, T], None] | None = None) -> None:
         self._node, self._specs, self._build, self._apply = node, dict(specs), build, apply
-        try:
-            for name, spec in self._specs.items():
+        for name, spec in self._specs.items():
+            try:
                 node.declare_parameter(name, spec.default, descriptor(name, spec))
-        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
-            raise ParameterError(str(exc)) from exc
+            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+                bounds = f" must be in [{spec.range[0]}, {spec.range[1]}]" if spec.range else ""
+                raise ParameterError(f"parameter {name}{bounds}: {exc.args[0]}") from exc
         self.values = coerce_types({name: node.get_parameter(name).value for name in self._specs}, self._specs)
         self.settings: T = build(self.values)
         node.add_on_set_parameters_callback(self._on_set)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
@@ -22,23 +21,34 @@ from tf2_msgs.msg import TFMessage
 from cvpose_ros import synthetic
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_to_msg
 from cvpose_ros.ros.entry import run_node
+from cvpose_ros.ros.params import LiveParameters, ParameterError, ParamSpec
 from cvpose_ros.ros.tf import TF_STATIC_QOS, static_camera_transforms
 from cvpose_ros.skeleton import LAYOUTS
 
 WORLD_FRAME = "world"
 
-# name -> (default, description)
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "num_people": (3, "People in the room."),
-    "duration": (60.0, "Length (s) of the generated motion; it loops."),
-    "rate": (30.0, "Frames per second published for each camera."),
-    "rig": ("demo", "Camera rig: demo | wide | narrow | random."),
-    "noise": ("cpn_like", "Detector noise preset: clean | light | cpn_like | heavy | detector | detector_light."),
-    "layout": ("h36m17", "Keypoint layout published (and of the ground truth): h36m17 | coco17."),
-    "seed": (0, "Seed of the motion, rig (random) and noise."),
-    "publish_track_ids": (False, "Give keypoints the true person ids (else -1: the refiner associates views)."),
-    "publish_ground_truth": (True, "Publish the true 3D joints on ground_truth (world frame)."),
+# The demo source's parameters; all fixed at start-up (the scene is generated once).
+PARAMETERS: dict[str, ParamSpec] = {
+    "num_people": ParamSpec(3, "People in the room.", (1, 50), restart=True),
+    "duration": ParamSpec(60.0, "Length (s) of the generated motion; it loops.", (0.1, 3600.0), restart=True),
+    "rate": ParamSpec(30.0, "Frames per second published for each camera.", (0.1, 1000.0), restart=True),
+    "rig": ParamSpec("demo", "Camera rig: demo | wide | narrow | random.", restart=True),
+    "noise": ParamSpec("cpn_like", "Detector noise preset: clean | light | cpn_like | heavy | detector | "
+                                   "detector_light.", restart=True),
+    "layout": ParamSpec("h36m17", "Keypoint layout published (and of the ground truth): h36m17 | coco17.",
+                        restart=True),
+    "seed": ParamSpec(0, "Seed of the motion, rig (random) and noise.", (0, 2**31 - 1), restart=True),
+    "publish_track_ids": ParamSpec(False, "Give keypoints the true person ids (else -1: the refiner associates "
+                                          "views).", restart=True),
+    "publish_ground_truth": ParamSpec(True, "Publish the true 3D joints on ground_truth (world frame).",
+                                      restart=True),
 }
+
+
+def _validate(values: dict) -> dict:
+    if values["layout"] not in LAYOUTS:
+        raise ParameterError(f"scene_publisher: layout must be one of {sorted(LAYOUTS)}, got {values['layout']!r}")
+    return values
 
 
 def extrinsics_parameters(rig: synthetic.Rig, reference_frame: str = WORLD_FRAME) -> dict[str, object]:
@@ -57,14 +67,8 @@ class SceneNode(Node):
 
     def __init__(self, name: str = "scene_publisher", **kwargs) -> None:
         super().__init__(name, **kwargs)
-        for pname, (default, description) in PARAMETERS.items():
-            self.declare_parameter(pname, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        if p["rate"] <= 0 or p["num_people"] < 1 or p["duration"] <= 0:
-            raise ValueError(f"scene_publisher needs rate > 0, num_people >= 1, duration > 0; got {p}")
+        p = LiveParameters(self, PARAMETERS, _validate).settings  # ParameterError (a ValueError) when invalid
         self.rig = synthetic.make_rig(p["rig"], seed=p["seed"])
-        if p["layout"] not in LAYOUTS:
-            raise ValueError(f"scene_publisher: layout must be one of {sorted(LAYOUTS)}, got {p['layout']!r}")
         self.scene = synthetic.generate_scene(p["num_people"], p["duration"], p["rate"],
                                               seed=p["seed"]).in_layout(p["layout"])
         self.views = synthetic.project_scene(self.scene, self.rig, noise=p["noise"], seed=p["seed"])
