@@ -20,7 +20,7 @@ setup(
     ],
     install_requires=["setuptools", "numpy", "scipy", "torch", "opencv-python-headless", "transforms3d",
                       "rosbags", "tqdm", "pyyaml", "matplotlib"],
-    extras_require={"onnx": ["onnxruntime"]},  # MediaPipe: see requirements-mediapipe.txt
+    extras_require={"onnx": ["onnxruntime", "onnx"]},  # MediaPipe: see requirements-mediapipe.txt
     zip_safe=False,
     maintainer="cvpose_ros maintainers",
     maintainer_email="maintainers@cvpose-ros.dev",
@@ -40,6 +40,7 @@ setup(
             "cvpose-calib = cvpose_ros.calibration.cli:main",
             "cvpose-camera-info = cvpose_ros.ros.camera_info_node:main",
             "camera_info_publisher = cvpose_ros.ros.camera_info_node:main",
+            "cvpose-export = cvpose_ros.model.export_cli:main",
         ],
     },
 )

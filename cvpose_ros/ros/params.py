@@ -14,6 +14,7 @@ from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.guard import EvidenceGuard
+from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
 
@@ -30,11 +31,16 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "cam1.translation": ([0.0, 0.0, 0.0], "Camera 1 position in reference_frame (x y z, metres); must differ "
                                           "from camera 0 (baseline > 0) with extrinsics_source=parameters."),
     "cam1.rotation": ([0.0, 0.0, 0.0, 1.0], "Camera 1 orientation in reference_frame (quaternion x y z w)."),
-    "device": ("auto", "Torch device for refinement: auto (CUDA when available) | cpu | cuda | cuda:N."),
-    "cpu_threads": (1, "Torch intra-op threads when refining on the CPU; 0 = torch's default (all cores). One "
-                       "thread gives the lowest latency for a few people on small or shared CPUs."),
-    "checkpoint": ("", "Refiner weights file; it serves the keypoint layout it records (h36m17 or coco17) instead "
-                       "of that layout's packaged default; empty = the packaged weights of every layout."),
+    "device": ("auto", "Device for refinement: auto (GPU when available: CUDA for torch; TensorRT, then CUDA, for "
+                       "onnxruntime) | cpu | cuda | cuda:N | tensorrt | tensorrt:N (onnxruntime only)."),
+    "runtime": ("auto", "Refinement runtime: auto (onnxruntime for an .onnx checkpoint, else torch) | torch | "
+                        "onnxruntime (torch weights are exported to ONNX in memory at start-up)."),
+    "cpu_threads": (1, "Intra-op threads of torch or ONNX Runtime when refining on the CPU; 0 = the runtime's "
+                       "default (all cores). One thread gives the lowest latency for a few people on small or shared "
+                       "CPUs."),
+    "checkpoint": ("", "Refiner weights file (torch .pt, or .onnx from cvpose-export); it serves the keypoint "
+                       "layout it records (h36m17 or coco17) instead of that layout's packaged default; empty = the "
+                       "packaged weights of every layout."),
     "refine": (True, "Run CV-UGCN refinement; false publishes triangulation only on both topics."),
     "layout": ("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
     "guard": (True, "Do no harm: for a person whose two views agree, shorten any refined joint's correction that "
@@ -82,6 +88,7 @@ class RefinerParams:
     frame_ids: tuple[str, str]
     reference_from_cams: tuple[RigidTransform, RigidTransform]
     device: str
+    runtime: str
     cpu_threads: int
     checkpoint: str
     refine: bool
@@ -186,8 +193,12 @@ def validate(values: dict) -> RefinerParams:
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc
     device = values["device"].strip().lower()
-    _check(device == "auto" or device == "cpu" or device.startswith("cuda"),
-           f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
+    _check(device == "auto" or device == "cpu" or device.startswith(("cuda", "tensorrt")),
+           f"device must be auto, cpu, cuda, cuda:N, tensorrt or tensorrt:N, got {values['device']!r}")
+    runtime = values["runtime"].strip().lower()
+    _check(runtime in RUNTIMES, f"runtime must be one of {RUNTIMES}, got {values['runtime']!r}")
+    _check(not (device.startswith("tensorrt") and runtime == "torch"),
+           f"device {values['device']!r} needs runtime onnxruntime (torch runs on cpu or cuda)")
     _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
     _check(values["guard_min_px"] >= 0.0, "guard_min_px must be >= 0 px")
     _check(values["guard_agree_fraction"] >= 0.0, "guard_agree_fraction must be >= 0")
@@ -199,7 +210,7 @@ def validate(values: dict) -> RefinerParams:
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses, device=device,
-        cpu_threads=int(values["cpu_threads"]),
+        runtime=runtime, cpu_threads=int(values["cpu_threads"]),
         checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"], guard=guard,
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),
