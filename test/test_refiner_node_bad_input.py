@@ -196,7 +196,7 @@ def test_every_output_stamp_is_an_input_stamp(harness):
     ({"tf_root_format": "body"}, "format"),
     ({"extrinsics_source": "tf"}, "tf2_ros"),
     ({"runtime": "tensorflow"}, "runtime must be"),
-    ({"device": "tensorrt"}, "needs runtime onnxruntime"),
+    ({"device": "tensorrt", "runtime": "torch"}, "needs runtime onnxruntime"),
     ({"device": "tpu"}, "device must be"),
 ])
 def test_invalid_configuration_is_a_clear_startup_error(overrides, fragment):
