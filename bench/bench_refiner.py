@@ -3,6 +3,7 @@ compared with triangulation alone.
 
     python bench/bench_refiner.py [--checkpoint FILE] [--batches 1 5 64 1024] [--threads N]
                                   [--runtimes torch onnxruntime] [--devices cpu cuda] [--out results.json]
+                                  [--clock wall|cpu]
 
 Without --checkpoint the packaged h36m17 weights are used (a randomly initialised network of the same size when
 they are missing: the speed does not depend on the weights), loaded through `Refiner` exactly as the node does
@@ -48,16 +49,19 @@ def _frame(people: int, rng: np.random.Generator):
     return cam, cam1_from_world.compose(cam0_from_world.inverse()), kp0, conf, kp1
 
 
+CLOCK = [time.perf_counter]  # --clock cpu: time.process_time (CPU time of this process; steadier on a busy machine)
+
+
 def _rate(fn, people: int, min_seconds: float, sync) -> float:
     """Poses per second of fn(), timed over repeated calls (at least 3, at least min_seconds)."""
     fn()
     sync()
-    calls, start = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - start < min_seconds:
+    calls, start = 0, CLOCK[0]()
+    while calls < 3 or CLOCK[0]() - start < min_seconds:
         fn()
         sync()
         calls += 1
-    return people * calls / (time.perf_counter() - start)
+    return people * calls / (CLOCK[0]() - start)
 
 
 def _configurations(runtimes: list[str], devices: list[str] | None) -> list[tuple[str, str]]:
@@ -124,7 +128,12 @@ def main() -> None:
                                                                    "(default: their own)")
     parser.add_argument("--min-seconds", type=float, default=1.0, help="timing window per measurement")
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or this process's CPU time (steadier when other work shares the CPU; "
+                             "meaningful with --threads 1 on the CPU only)")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
