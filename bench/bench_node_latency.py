@@ -1,11 +1,15 @@
-"""End-to-end latency and sustained rate of refiner_node at 30 Hz, with and without refinement, 1 and 5 people.
+"""End-to-end latency and sustained rate of refiner_node at 30 Hz: triangulation only, and refined on each runtime
+(torch, ONNX Runtime), 1 and 5 people, side by side in one run.
 
 The node runs in its own process (own GIL, as in deployment); this process plays a synthetic two-camera rig over
 real DDS and times keypoints published (the second camera of the pair) -> skeletons received. Each configuration
-gets a fresh node. "triangulation" runs with refine=false; "refined" runs the full-size CV-UGCN (the packaged
-weights when they exist, else the same network with random weights: the compute is identical).
+gets a fresh node. "triangulation" runs with refine=false; "refined torch" / "refined onnxruntime" run the packaged
+weights (else a full-size network with random weights: the compute is identical) with `runtime` set accordingly.
+The configurations of one people count run one after the other, so a busy machine affects them alike; compare the
+ratios printed at the end rather than absolute numbers across runs.
 
-    python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5]
+    python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime]
+                                       [--out results.json]
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 FPS = 30.0
 
 
-def _node_process(parameters: dict, use_full_size_random: bool, ready, stop) -> None:
+def _node_process(parameters: dict, ready, stop) -> None:
     """Child: run refiner_node until `stop` is set."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -31,14 +35,6 @@ def _node_process(parameters: dict, use_full_size_random: bool, ready, stop) -> 
 
     rclpy.init()
     node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
-    refiner = node.pipeline.refiner
-    if refiner is not None and not refiner.enabled and use_full_size_random:
-        from cvpose_ros.model.features import FeatureSpec
-        from cvpose_ros.model.pipeline import create_model
-
-        refiner.spec = FeatureSpec()
-        refiner.model = create_model(refiner.spec).to(refiner.device).eval()
-        refiner.enabled = True
     ready.set()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -48,7 +44,19 @@ def _node_process(parameters: dict, use_full_size_random: bool, ready, stop) -> 
     rclpy.shutdown()
 
 
-def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict:
+def _weights(folder: str) -> str:
+    """The packaged h36m17 weights, or a full-size random network saved in `folder` when they are missing."""
+    from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, save_checkpoint
+    from cvpose_ros.model.features import FeatureSpec
+    from cvpose_ros.model.pipeline import create_model
+
+    if DEFAULT_CHECKPOINTS["h36m17"].exists():
+        return ""
+    return str(save_checkpoint(os.path.join(folder, "random.pt"), create_model(FeatureSpec()).eval(), FeatureSpec()))
+
+
+def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str) -> dict:
+    """One configuration; runtime None = triangulation only (refine=false)."""
     import rclpy
     from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -62,10 +70,11 @@ def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict
     views = project_scene(scene, rig, noise="clean")
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
-              "refine": refine, "device": device, "publish_coarse": False, "max_stamp_age": 0.0}
+              "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
+              "runtime": runtime or "auto", "checkpoint": checkpoint}
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_node_process, args=(params, True, ready, stop), daemon=True)
+    child = ctx.Process(target=_node_process, args=(params, ready, stop), daemon=True)
     child.start()
     if not ready.wait(120):
         raise RuntimeError("refiner_node did not start")
@@ -124,7 +133,7 @@ def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict
     latencies = np.array([received[s] - sent[s] for s in sent if s in received]) * 1e3
     got = [received[s] for s in sent if s in received]
     rate = (len(got) - 1) / (max(got) - min(got)) if len(got) > 1 else 0.0
-    return {"people": num_people, "path": "refined" if refine else "triangulation", "frames": len(sent),
+    return {"people": num_people, "path": f"refined {runtime}" if runtime else "triangulation", "frames": len(sent),
             "received": len(latencies), "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else np.nan,
             "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan, "rate_hz": rate}
 
@@ -132,20 +141,38 @@ def _measure(num_people: int, refine: bool, seconds: float, device: str) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per configuration")
-    parser.add_argument("--device", default="auto", help="refiner device (auto | cpu | cuda)")
+    parser.add_argument("--device", default="auto", help="refiner device (auto | cpu | cuda | tensorrt)")
     parser.add_argument("--people", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import json
+    import tempfile
+
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
-          f"{torch.__version__}, threads {torch.get_num_threads()}, CUDA {torch.cuda.is_available()}")
-    print(f"{'people':>6} {'path':>14} {'sent':>5} {'recv':>5} {'p50 ms':>8} {'p99 ms':>8} {'rate Hz':>8}")
-    for people in args.people:
-        for refine in (False, True):
-            r = _measure(people, refine, args.seconds, args.device)
-            print(f"{r['people']:>6} {r['path']:>14} {r['frames']:>5} {r['received']:>5} {r['p50_ms']:>8.1f} "
-                  f"{r['p99_ms']:>8.1f} {r['rate_hz']:>8.1f}", flush=True)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load "
+          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, CUDA {torch.cuda.is_available()}")
+    print(f"{'people':>6} {'path':>20} {'sent':>5} {'recv':>5} {'p50 ms':>8} {'p99 ms':>8} {'rate Hz':>8}")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = _weights(folder)
+        for people in args.people:
+            for runtime in (None, *args.runtimes):
+                r = _measure(people, runtime, args.seconds, args.device, checkpoint)
+                rows.append(r)
+                print(f"{r['people']:>6} {r['path']:>20} {r['frames']:>5} {r['received']:>5} {r['p50_ms']:>8.1f} "
+                      f"{r['p99_ms']:>8.1f} {r['rate_hz']:>8.1f}", flush=True)
+    print("ratios to refined torch at the same people count (p50 / p99 latency):")
+    for r in rows:
+        base = next((b for b in rows if b["people"] == r["people"] and b["path"] == "refined torch"), None)
+        if base is not None and r is not base:
+            print(f"  {r['people']} people {r['path']:>20}: {r['p50_ms'] / base['p50_ms']:.2f} / "
+                  f"{r['p99_ms'] / base['p99_ms']:.2f}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

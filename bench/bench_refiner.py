@@ -1,16 +1,23 @@
-"""Refinement throughput (poses/s) at several batch sizes, compared with triangulation alone in the same run.
+"""Refinement throughput (poses/s) per runtime (torch, ONNX Runtime) and batch size, side by side in one run,
+compared with triangulation alone.
 
-    python bench/bench_refiner.py [--checkpoint FILE] [--batches 1 64 1024] [--threads N] [--devices cpu cuda]
+    python bench/bench_refiner.py [--checkpoint FILE] [--batches 1 5 64 1024] [--threads N]
+                                  [--runtimes torch onnxruntime] [--devices cpu cuda] [--out results.json]
+                                  [--clock wall|cpu]
 
-Without --checkpoint a randomly initialised full-size CV-UGCN is saved to a temporary file and loaded through
-`Refiner`, exactly as the node does (the speed does not depend on the weights). Reports, per device and batch size:
-triangulation poses/s, refinement-only poses/s, triangulation + refinement poses/s, and the ratio of the full
-pipeline's throughput to triangulation alone.
+Without --checkpoint the packaged h36m17 weights are used (a randomly initialised network of the same size when
+they are missing: the speed does not depend on the weights), loaded through `Refiner` exactly as the node does
+(ONNX Runtime gets the in-memory export of the same weights). Reports, per runtime, device and batch size:
+triangulation poses/s, refinement-only poses/s, triangulation + refinement poses/s, the ratio of the full
+pipeline's throughput to triangulation alone, the guard's cost, and at the end each runtime's speed-up over torch
+on the same device and batch. The measurements of the runtimes are interleaved batch by batch, so a machine busy
+with other work slows them alike and the ratios stay meaningful.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -22,7 +29,7 @@ import torch
 
 from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.guard import guard_refinement
-from cvpose_ros.model.checkpoint import save_checkpoint
+from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import create_model
 from cvpose_ros.refiner import Refiner
@@ -42,29 +49,51 @@ def _frame(people: int, rng: np.random.Generator):
     return cam, cam1_from_world.compose(cam0_from_world.inverse()), kp0, conf, kp1
 
 
+CLOCK = [time.perf_counter]  # --clock cpu: time.process_time (CPU time of this process; steadier on a busy machine)
+
+
 def _rate(fn, people: int, min_seconds: float, sync) -> float:
     """Poses per second of fn(), timed over repeated calls (at least 3, at least min_seconds)."""
     fn()
     sync()
-    calls, start = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - start < min_seconds:
+    calls, start = 0, CLOCK[0]()
+    while calls < 3 or CLOCK[0]() - start < min_seconds:
         fn()
         sync()
         calls += 1
-    return people * calls / (time.perf_counter() - start)
+    return people * calls / (CLOCK[0]() - start)
 
 
-def run(checkpoint: Path, devices: list[str], batches: list[int], min_seconds: float) -> list[dict]:
+def _configurations(runtimes: list[str], devices: list[str] | None) -> list[tuple[str, str]]:
+    """(runtime, device) pairs: the given devices, or cpu plus every GPU path this machine offers."""
+    explicit = devices is not None
+    if devices is None:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    pairs = [(runtime, device) for device in devices for runtime in runtimes]
+    try:
+        import onnxruntime
+
+        if not explicit and "TensorrtExecutionProvider" in onnxruntime.get_available_providers() \
+                and "onnxruntime" in runtimes and torch.cuda.is_available():
+            pairs.append(("onnxruntime", "tensorrt"))
+    except ImportError:
+        pairs = [p for p in pairs if p[0] != "onnxruntime"]
+    return pairs
+
+
+def run(checkpoint: Path, configurations: list[tuple[str, str]], batches: list[int], min_seconds: float,
+        threads: int | None) -> list[dict]:
     rows = []
     rng = np.random.default_rng(0)
-    for device in devices:
-        refiner = Refiner(checkpoint, device=device)
-        sync = torch.cuda.synchronize if refiner.device.type == "cuda" else (lambda: None)
-        for people in batches:
-            cam, transform, kp0, conf, kp1 = _frame(people, rng)
-            tri = triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf)
-            tri_rate = _rate(lambda: triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf), people,  # noqa: B023
-                             min_seconds, lambda: None)
+    refiners = {(runtime, device): Refiner(checkpoint, device=device, runtime=runtime, num_threads=threads)
+                for runtime, device in configurations}
+    for people in batches:
+        cam, transform, kp0, conf, kp1 = _frame(people, rng)
+        tri = triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf)
+        tri_rate = _rate(lambda: triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf), people,  # noqa: B023
+                         min_seconds, lambda: None)
+        for (runtime, device), refiner in refiners.items():
+            sync = torch.cuda.synchronize if refiner.device.type == "cuda" else (lambda: None)
             refine_rate = _rate(lambda: refiner.refine(tri, transform), people, min_seconds, sync)  # noqa: B023
             both_rate = _rate(lambda: refiner.refine(triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf),  # noqa: B023
                                                      transform), people, min_seconds, sync)  # noqa: B023
@@ -72,35 +101,54 @@ def run(checkpoint: Path, devices: list[str], batches: list[int], min_seconds: f
             guard_rate = _rate(lambda: guard_refinement(tri.cam0, refined, tri.reprojection_error, cam.project,  # noqa: B023
                                                         cam.project, transform.apply, kp0, kp1),  # noqa: B023
                                people, min_seconds, lambda: None)
-            rows.append(dict(device=str(refiner.device), batch=people, triangulation=tri_rate, refine=refine_rate,
-                             pipeline=both_rate, ratio=both_rate / tri_rate, guard=guard_rate,
-                             guard_vs_refine=refine_rate / guard_rate))
-            print(f"{rows[-1]['device']:>6} batch {people:5d}: triangulation {tri_rate:10.0f} poses/s | refine only "
-                  f"{refine_rate:10.0f} | triangulate+refine {both_rate:10.0f} | ratio {rows[-1]['ratio']:.3f} | "
-                  f"guard {guard_rate:10.0f} (time {rows[-1]['guard_vs_refine']:.2f} x refine only)", flush=True)
+            rows.append(dict(runtime=runtime, device=device, where=refiner.backend.where, batch=people,
+                             triangulation=tri_rate, refine=refine_rate, pipeline=both_rate,
+                             ratio=both_rate / tri_rate, guard=guard_rate, guard_vs_refine=refine_rate / guard_rate))
+            r = rows[-1]
+            print(f"{runtime:>11} {device:>8} batch {people:5d}: triangulation {tri_rate:9.0f} poses/s | refine "
+                  f"only {refine_rate:8.0f} | triangulate+refine {both_rate:8.0f} | ratio {r['ratio']:.3f} | "
+                  f"guard {guard_rate:9.0f} ({r['guard_vs_refine']:.2f} x refine only)", flush=True)
+    print("speed-up over torch on the same device (triangulate+refine poses/s):")
+    for row in rows:
+        base = next((b for b in rows if b["runtime"] == "torch" and b["batch"] == row["batch"]
+                     and b["device"] == row["device"]), None)
+        if base is not None and row is not base:
+            row["vs_torch"] = row["pipeline"] / base["pipeline"]
+            print(f"  {row['runtime']:>11} {row['device']:>8} batch {row['batch']:5d}: {row['vs_torch']:.2f} x")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="weights to load (default: random full size)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="weights to load (default: packaged h36m17)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 5, 64, 1024])
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads of both runtimes "
+                                                                   "(default: their own)")
     parser.add_argument("--min-seconds", type=float, default=1.0, help="timing window per measurement")
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or this process's CPU time (steadier when other work shares the CPU; "
+                             "meaningful with --threads 1 on the CPU only)")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, GPU: {gpu}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+          f"GPU: {gpu}")
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint
-        if checkpoint is None:
+        checkpoint = args.checkpoint or DEFAULT_CHECKPOINTS["h36m17"]
+        if not checkpoint.exists():
             torch.manual_seed(0)
             checkpoint = save_checkpoint(Path(tmp) / "random.pt", create_model(FeatureSpec()).eval(), FeatureSpec())
-        run(checkpoint, devices, args.batches, args.min_seconds)
+        rows = run(checkpoint, _configurations(args.runtimes, args.devices), args.batches, args.min_seconds,
+                   args.threads)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cvpose_ros.nanstats import nanmedian_last
+
 Projector = Callable[[np.ndarray], np.ndarray]  # points (..., 3) in a camera's frame -> raw pixels (..., 2)
 
 
@@ -83,9 +85,8 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
     height = person_height_px(kp0, kp1)
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a person without any residual: not guarded
-        agreement = np.nanmedian(np.where(np.isfinite(coarse_error), coarse_error, np.nan), axis=-1)
+    # a person without any residual has a NaN median: not guarded
+    agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))
     agree = agreement <= guard.agree_fraction * height  # (...,) NaN compares False
     ok = (errors <= allowed + 1e-9) | ~agree[..., None]
     if guard.free_above_m > 0:  # gross-error repairs stay

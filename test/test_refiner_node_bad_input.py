@@ -29,9 +29,11 @@ VIEWS = project_scene(SCENE, RIG, noise=None)
 STEP = 33_333_333
 
 
-@pytest.fixture(scope="module")
-def harness():
-    h = Harness(rig_parameters(RIG, max_stamp_age=2.0))
+@pytest.fixture(scope="module", params=["torch", "onnxruntime"])
+def harness(request):
+    """The node with the packaged weights on each runtime: bad input must be handled the same way by both."""
+    h = Harness(rig_parameters(RIG, max_stamp_age=2.0, runtime=request.param), namespace=request.param)
+    assert all(r.backend.runtime == request.param for r in h.node.pipeline.refiner.refiners.values())
     h.stamp = h.now_ns()
     yield h
     h.close()
@@ -193,6 +195,9 @@ def test_every_output_stamp_is_an_input_stamp(harness):
     ({"queue_size": "ten"}, "queue_size"),
     ({"tf_root_format": "body"}, "format"),
     ({"extrinsics_source": "tf"}, "tf2_ros"),
+    ({"runtime": "tensorflow"}, "runtime must be"),
+    ({"device": "tensorrt", "runtime": "torch"}, "needs runtime onnxruntime"),
+    ({"device": "tpu"}, "device must be"),
 ])
 def test_invalid_configuration_is_a_clear_startup_error(overrides, fragment):
     context = rclpy.Context()
@@ -204,6 +209,40 @@ def test_invalid_configuration_is_a_clear_startup_error(overrides, fragment):
             RefinerNode(context=context, parameter_overrides=list(params.values()))
     finally:
         rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    ({"runtime": "torch", "checkpoint": "weights.onnx"}, "runtime 'torch' cannot run"),
+    ({"runtime": "onnxruntime", "device": "cuda"}, "CUDAExecutionProvider"),
+    ({"runtime": "onnxruntime", "device": "tensorrt:1"}, "TensorrtExecutionProvider"),
+])
+def test_unusable_runtime_choice_is_a_clear_startup_error(overrides, fragment):
+    """No GPU provider here: asking ONNX Runtime for CUDA/TensorRT stops start-up with one line, never a silent CPU
+    fallback (`auto` is the setting that falls back)."""
+    import onnxruntime
+
+    if any(p in onnxruntime.get_available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+        pytest.skip("this onnxruntime build has GPU providers")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        params = {p.name: p for p in rig_parameters(RIG)}
+        params.update({k: Parameter(k, value=v) for k, v in overrides.items()})
+        with pytest.raises(StartupError, match=fragment):
+            RefinerNode(context=context, parameter_overrides=list(params.values()))
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_corrupt_onnx_checkpoint_exits_non_zero_with_one_line(tmp_path):
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"this is not an onnx model")
+    cam0_from_cam1 = RIG.cam1_from_cam0.inverse()
+    args = [sys.executable, "-m", "cvpose_ros.ros.refiner_node", "--ros-args", "-p", f"checkpoint:={bad}",
+            "-p", f"cam1.translation:={cam0_from_cam1.t.tolist()}"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr and "corrupt.onnx" in proc.stderr and "ONNX" in proc.stderr
 
 
 def test_corrupt_checkpoint_exits_non_zero_with_one_line(tmp_path):

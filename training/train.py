@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from cvpose_ros.bag_io import BagError
@@ -66,18 +67,37 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun with several GPUs."""
+def _distributed(device_name: str) -> tuple[int, int, torch.device | None]:
+    """(rank, world size, this rank's device or None when single-process); joins the process group when launched by
+    torchrun with WORLD_SIZE > 1: NCCL with one GPU per local rank when CUDA is used (device auto or cuda), gloo on
+    the CPU (device cpu, or auto without CUDA). Several machines use the same torchrun rendezvous (docs/training.md)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1
-    if not torch.cuda.is_available():
-        raise ConfigError("torchrun with WORLD_SIZE > 1 needs CUDA GPUs (the CPU path runs single-process)")
+        return 0, 1, None
     import torch.distributed as dist
 
-    dist.init_process_group("nccl")
-    torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return dist.get_rank(), world
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device_name != "cpu" and torch.cuda.is_available()
+    if device_name.startswith("cuda") and not use_cuda:
+        raise ConfigError(f"device {device_name!r} requested under torchrun but CUDA is not available; use cpu "
+                          "(gloo) or auto")
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s): start "
+                              "at most one process per GPU (torchrun --nproc_per_node)")
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist.get_rank(), world, torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+
+
+def _all_reduce(values: list[float], device: torch.device, op: str = "sum") -> list[float]:
+    """Element-wise sum (or max/min) of `values` over all ranks."""
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op])
+    return tensor.tolist()
 
 
 class Trainer:
@@ -85,15 +105,16 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, sources: Sequence[TwoViewSamples] = ()):
         self.cfg = cfg = config
-        self.rank, self.world = _distributed()
-        self.device = (torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}") if self.world > 1
-                       else _device(cfg.device))
+        self.rank, self.world, rank_device = _distributed(cfg.device)
+        self.device = rank_device or _device(cfg.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed + self.rank)
-        self.rng = np.random.default_rng(cfg.seed + 1000 * self.rank)
+        torch.manual_seed(cfg.seed + self.rank)  # view swaps and dropout differ per rank; DDP syncs the weights
+        # Every rank draws the same epoch data and takes its own share of it (DistributedSampler)
+        self.rng = np.random.default_rng(cfg.seed)
         self.out = Path(cfg.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:  # only rank 0 writes outputs
+            self.out.mkdir(parents=True, exist_ok=True)
         self.weights = WeakLossWeights(cfg.w_reprojection, cfg.w_symmetry, cfg.w_transform, cfg.w_bone_direction,
                                        cfg.w_supervised)
         self.data = DataSources(cfg, list(sources), self.rng)
@@ -118,7 +139,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.net = self.model
         if self.world > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device.index])
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, amsgrad=True)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="min", factor=cfg.lr_decay,
                                                                     patience=cfg.lr_patience)
@@ -134,7 +156,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best_score = int(state["epoch"]), float(state["best_score"])
         # draw new samples rather than replaying the first epochs' data
-        self.rng = self.data.rng = np.random.default_rng([self.cfg.seed, self.rank, self.epoch])
+        self.rng = self.data.rng = np.random.default_rng([self.cfg.seed, self.epoch])
         self.log(f"resumed from {last} after epoch {self.epoch}")
 
     def log(self, text: str) -> None:
@@ -147,8 +169,10 @@ class Trainer:
         self.net.train()
         if self.cfg.freeze_batchnorm:
             freeze_batchnorm(self.model)
-        order = torch.from_numpy(self.rng.permutation(len(data)))
-        order = order[self.rank::self.world]
+        sampler = DistributedSampler(range(len(data)), num_replicas=self.world, rank=self.rank, shuffle=True,
+                                     seed=self.cfg.seed, drop_last=self.world > 1)  # equal shares: equal steps
+        sampler.set_epoch(self.epoch)
+        order = torch.tensor(list(sampler), dtype=torch.long)
         batches = [order[i:i + self.cfg.batch_size] for i in range(0, len(order), self.cfg.batch_size)]
         batches = [b for b in batches if len(b) > 1]  # BatchNorm needs two samples
         show = self.rank == 0 and (self.cfg.progress == "on" or (self.cfg.progress == "auto" and sys.stderr.isatty()))
@@ -163,7 +187,10 @@ class Trainer:
             loss, terms = weak_supervision_loss(refined0, refined1, batch["kp2d"], batch["conf"], batch["K"],
                                                 batch["dist"], batch["R10"], batch["t10"], self.weights,
                                                 gt3d=batch["gt3d"], layout=self.model.layout)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if self.world > 1:  # every rank skips together, or the gradient all-reduce would wait forever
+                finite = _all_reduce([float(finite)], self.device, "min")[0] > 0
+            if not finite:
                 continue  # a degenerate batch must not poison the weights
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -173,7 +200,34 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value) * len(index)
             seen += len(index)
         elapsed = max(time.time() - start, 1e-9)
-        return {**{k: v / max(seen, 1) for k, v in sums.items()}, "samples_per_s": seen * self.world / elapsed}
+        if self.world > 1:  # means over all ranks, so that every rank's scheduler sees the same loss
+            names = sorted(sums)
+            *totals, seen = _all_reduce([sums[n] for n in names] + [float(seen)], self.device)
+            sums, seen = dict(zip(names, totals, strict=True)), int(seen)
+            self._average_buffers()
+        return {**{k: v / max(seen, 1) for k, v in sums.items()}, "samples_per_s": seen / elapsed}
+
+    def _average_buffers(self) -> None:
+        """Average BatchNorm running statistics over ranks (each rank saw its own batches), so that every rank, and
+        the checkpoint rank 0 writes, holds the statistics of all the data."""
+        import torch.distributed as dist
+
+        for buffer in self.model.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer, dist.ReduceOp.SUM)
+                buffer.div_(self.world)
+
+    def rank_disagreement(self) -> float:
+        """Largest |weight or buffer of this rank - rank 0's| over all ranks (0.0 when in sync; 0.0 single-process).
+        Checked after every epoch: ranks that drift apart would silently train different models."""
+        if self.world == 1:
+            return 0.0
+        import torch.distributed as dist
+
+        state = torch.cat([t.detach().double().flatten() for t in self.model.state_dict().values()])
+        reference = state.clone()
+        dist.broadcast(reference, src=0)
+        return _all_reduce([float((state - reference).abs().max())], self.device, "max")[0]
 
     def validate(self) -> tuple[dict, float]:
         """Validation metrics per set and the score used to keep best.pt (lower is better)."""
@@ -211,6 +265,7 @@ class Trainer:
             stats = self.train_epoch(data)
             self.epoch += 1
             self.scheduler.step(stats.get("loss", math.inf))
+            disagreement = self.rank_disagreement()
             results, score = self.validate() if self.rank == 0 else ({}, math.nan)
             if math.isnan(score):
                 score = stats.get("loss", math.inf)
@@ -218,7 +273,8 @@ class Trainer:
             self.best_score = min(self.best_score, score)
             record = {"epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"], "train": stats,
                       "val": results, "score": score, "best": best, "epoch_s": time.time() - epoch_start,
-                      "elapsed_s": time.time() - self.started, "samples": len(data)}
+                      "elapsed_s": time.time() - self.started, "samples": len(data), "world_size": self.world,
+                      "rank_max_difference": disagreement}
             if self.rank == 0:
                 with open(self.out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
@@ -228,7 +284,13 @@ class Trainer:
                 self.log(f"epoch {self.epoch}: loss {stats.get('loss', math.nan):.4f} lr {record['lr']:.2e} "
                          f"{stats['samples_per_s']:.0f} samples/s | val {val_text} score {score:.4f}"
                          f"{' (best)' if best else ''}")
-            if cfg.max_minutes > 0 and time.time() - self.started > cfg.max_minutes * 60:
+            if disagreement > 0:
+                raise RuntimeError(f"distributed ranks disagree after epoch {self.epoch}: weights differ by up to "
+                                   f"{disagreement:.3g}")
+            stop = cfg.max_minutes > 0 and time.time() - self.started > cfg.max_minutes * 60
+            if self.world > 1:  # rank 0's clock decides, so that all ranks leave the loop together
+                stop = _all_reduce([float(stop and self.rank == 0)], self.device)[0] > 0
+            if stop:
                 self.log(f"stopping: {cfg.max_minutes} min budget used")
                 break
         return self.out / ("best.pt" if (self.out / "best.pt").exists() else "last.pt")
@@ -240,7 +302,14 @@ def train(config: TrainConfig, sources: Sequence[TwoViewSamples] = (), init: str
     if init is not None:
         config.init = str(init)
     config.validate(has_extra_sources=bool(sources))
-    return Trainer(config, sources).run()
+    try:
+        return Trainer(config, sources).run()
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:

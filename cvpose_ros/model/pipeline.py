@@ -40,17 +40,11 @@ def fuse_views(refined0: torch.Tensor, refined1: torch.Tensor, R10: torch.Tensor
     return fused0, apply_transform(R10, t10, fused0)
 
 
-def refine_tensors(model: nn.Module, coarse0: torch.Tensor, coarse1: torch.Tensor, reproj_err: torch.Tensor | None,
-                   valid: torch.Tensor, R10: torch.Tensor, t10: torch.Tensor, *, spec: FeatureSpec | None = None,
-                   fuse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Refine a batch of coarse two-view poses; differentiable with respect to the model.
-
-    coarse0/coarse1 (B, J, 3): DLT poses in camera 0 / camera 1 (metres, NaN allowed at invalid joints);
-    reproj_err (B, J) or (B, 2, J) pixels (None only when the spec does not use it); valid (B, J) or (B, 2, J) bool;
-    R10 (B, 3, 3), t10 (B, 3): cam1_from_cam0. `spec` must be the FeatureSpec the model was trained with.
-    `fuse=True` averages the two refined views in one frame (use at inference, never in weak training: it makes the
-    transform-consistency loss trivially zero). Returns (refined0, refined1), each (B, J, 3) in the input dtype.
-    """
+def refine_views(model: nn.Module, coarse0: torch.Tensor, coarse1: torch.Tensor, reproj_err: torch.Tensor | None,
+                 valid: torch.Tensor, *, spec: FeatureSpec | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each view refined on its own: (refined0, refined1, both) with `both` (B, J) True where a joint is valid in
+    both views (where `fuse_where_valid` may average them). Arguments as in `refine_tensors`."""
     spec = spec or FeatureSpec()
     config = getattr(getattr(model, "module", model), "config", None)
     if config is not None and config.in_channels != spec.in_channels:
@@ -70,11 +64,29 @@ def refine_tensors(model: nn.Module, coarse0: torch.Tensor, coarse1: torch.Tenso
     residual = model(features).to(coarse.dtype)
     refined = root[..., None, :] + centred + residual
     refined = torch.where(view_valid[..., None], refined, torch.full_like(refined, float("nan")))
-    refined0, refined1 = refined[:, 0], refined[:, 1]
+    return refined[:, 0], refined[:, 1], view_valid[:, 0] & view_valid[:, 1]
+
+
+def fuse_where_valid(refined0: torch.Tensor, refined1: torch.Tensor, both: torch.Tensor, R10: torch.Tensor,
+                     t10: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`fuse_views` at the joints valid in both views (`both` (B, J)); a joint valid in only one view keeps that
+    view's estimate."""
+    fused0, fused1 = fuse_views(refined0, refined1, R10.to(refined0.dtype), t10.to(refined0.dtype))
+    return torch.where(both[..., None], fused0, refined0), torch.where(both[..., None], fused1, refined1)
+
+
+def refine_tensors(model: nn.Module, coarse0: torch.Tensor, coarse1: torch.Tensor, reproj_err: torch.Tensor | None,
+                   valid: torch.Tensor, R10: torch.Tensor, t10: torch.Tensor, *, spec: FeatureSpec | None = None,
+                   fuse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Refine a batch of coarse two-view poses; differentiable with respect to the model.
+
+    coarse0/coarse1 (B, J, 3): DLT poses in camera 0 / camera 1 (metres, NaN allowed at invalid joints);
+    reproj_err (B, J) or (B, 2, J) pixels (None only when the spec does not use it); valid (B, J) or (B, 2, J) bool;
+    R10 (B, 3, 3), t10 (B, 3): cam1_from_cam0. `spec` must be the FeatureSpec the model was trained with.
+    `fuse=True` averages the two refined views in one frame (use at inference, never in weak training: it makes the
+    transform-consistency loss trivially zero). Returns (refined0, refined1), each (B, J, 3) in the input dtype.
+    """
+    refined0, refined1, both = refine_views(model, coarse0, coarse1, reproj_err, valid, spec=spec)
     if fuse:
-        fused0, fused1 = fuse_views(refined0, refined1, R10.to(coarse.dtype), t10.to(coarse.dtype))
-        # a joint valid in only one view keeps that view's estimate
-        both = (view_valid[:, 0] & view_valid[:, 1])[..., None]
-        refined0 = torch.where(both, fused0, refined0)
-        refined1 = torch.where(both, fused1, refined1)
+        return fuse_where_valid(refined0, refined1, both, R10, t10)
     return refined0, refined1

@@ -23,6 +23,7 @@ from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.guard import EvidenceGuard
+from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
 
@@ -63,14 +64,17 @@ PARAMETERS: dict[str, ParamSpec] = {
                                  "conflict.", restart=True),
     "tf_timeout": P(0.05, "extrinsics_source=tf: longest wait (s) for the camera transforms at a frame's stamp; "
                           "then the frame is skipped and counted (no_transform).", (0.0, 10.0)),
-    "device": P("auto", "Torch device for refinement: auto (CUDA when available) | cpu | cuda | cuda:N.",
+    "device": P("auto", "Device for refinement: auto (GPU when available: CUDA for torch; TensorRT, then CUDA, for "
+                        "onnxruntime) | cpu | cuda | cuda:N | tensorrt | tensorrt:N (onnxruntime only).",
                 restart=True),
-    "cpu_threads": P(1, "Torch intra-op threads when refining on the CPU; 0 = torch's default (all cores). One "
-                        "thread gives the lowest latency for a few people on small or shared CPUs.", (0, 1024),
-                     restart=True),
-    "checkpoint": P("", "Refiner weights file; it serves the keypoint layout it records (h36m17 or coco17) instead "
-                        "of that layout's packaged default; empty = the packaged weights of every layout.",
-                    restart=True),
+    "runtime": P("auto", "Refinement runtime: auto (onnxruntime for an .onnx checkpoint, else torch) | torch | "
+                         "onnxruntime (torch weights are exported to ONNX in memory at start-up).", restart=True),
+    "cpu_threads": P(1, "Intra-op threads of torch or ONNX Runtime when refining on the CPU; 0 = the runtime's "
+                        "default (all cores). One thread gives the lowest latency for a few people on small or "
+                        "shared CPUs.", (0, 1024), restart=True),
+    "checkpoint": P("", "Refiner weights file (torch .pt, or .onnx from cvpose-export); it serves the keypoint "
+                        "layout it records (h36m17 or coco17) instead of that layout's packaged default; empty = "
+                        "the packaged weights of every layout.", restart=True),
     "refine": P(True, "Run CV-UGCN refinement; false publishes triangulation only on both topics.", restart=True),
     "layout": P("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
     "guard": P(True, "Do no harm: for a person whose two views agree, shorten any refined joint's correction that "
@@ -217,6 +221,7 @@ class RefinerParams:
     publish_camera_tf: bool
     tf_timeout: float
     device: str
+    runtime: str
     cpu_threads: int
     checkpoint: str
     refine: bool
@@ -291,8 +296,17 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     diagnostics_name = values["diagnostics_name"].replace(NAMESPACE_FIELD, ns)
     _check(bool(diagnostics_name.strip()), "diagnostics_name must not be empty")
     device = values["device"].strip().lower()
-    _check(device == "auto" or device == "cpu" or device.startswith("cuda"),
-           f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
+    _check(device == "auto" or device == "cpu" or device.startswith(("cuda", "tensorrt")),
+           f"device must be auto, cpu, cuda, cuda:N, tensorrt or tensorrt:N, got {values['device']!r}")
+    runtime = values["runtime"].strip().lower()
+    _check(runtime in RUNTIMES, f"runtime must be one of {RUNTIMES}, got {values['runtime']!r}")
+    _check(not (device.startswith("tensorrt") and runtime == "torch"),
+           f"device {values['device']!r} needs runtime onnxruntime (torch runs on cpu or cuda)")
+    _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
+    _check(values["guard_min_px"] >= 0.0, "guard_min_px must be >= 0 px")
+    _check(values["guard_agree_fraction"] >= 0.0, "guard_agree_fraction must be >= 0")
+    _check(values["guard_factor"] >= 1.0, "guard_factor must be >= 1")
+    _check(values["guard_free_above"] >= 0.0, "guard_free_above must be >= 0 m")
     guard = EvidenceGuard(min_px=values["guard_min_px"], agree_fraction=values["guard_agree_fraction"],
                           factor=values["guard_factor"], free_above_m=values["guard_free_above"],
                           enabled=bool(values["guard"]))
@@ -300,7 +314,7 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses,
         publish_camera_tf=bool(values["publish_camera_tf"]), tf_timeout=float(values["tf_timeout"]),
-        device=device, cpu_threads=int(values["cpu_threads"]),
+        device=device, runtime=runtime, cpu_threads=int(values["cpu_threads"]),
         checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"], guard=guard,
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),

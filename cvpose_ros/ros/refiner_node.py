@@ -171,7 +171,7 @@ class RefinerCore:
 
         try:
             refiners = LayoutRefiners([self.params.checkpoint] if self.params.checkpoint else [], self.params.device,
-                                      num_threads=self.params.cpu_threads or None)
+                                      num_threads=self.params.cpu_threads or None, runtime=self.params.runtime)
         except (CheckpointError, ValueError, OSError) as exc:
             raise StartupError(f"cannot load refiner: {exc}") from exc
         self.diag.refinement_state = ("on: " if refiners.enabled else "disabled: ") + refiners.reason
