@@ -40,12 +40,13 @@ from cvpose_ros.swap_repair import (
     group_mask,
     invariant_points,
     mirror_groups,
+    nan_mean_distance,
     swap_groups,
     temporal_flips,
 )
 
 _UNUSABLE = 1e9      # cost standing in for "impossible" inside the assignment solver
-_CHUNK_PAIRS = 65536  # pairs scored at once while pruning (bounds the temporaries to a few tens of MB)
+_CHUNK_PAIRS = 16384  # pairs scored at once while pruning (bounds the temporaries to a few tens of MB)
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,15 @@ class MatchConfig:
     drop_bad_joints: bool = True
     bad_joint_factor: float = 4.0  # a joint is bad above this x the person's median residual ...
     bad_joint_floor: float = 0.04  # ... and above this fraction of the person's size
-    id_discount: float = 0.7       # cost factor of a pair whose track ids agree
+    id_discount: float = 0.7       # cost factor (in the solver) of a pair whose track ids agree
+    untracked_penalty: float = 0.03  # added (in the solver) to a pair whose 3D is far from every tracked person
     min_confidence: float = 0.1
 
     def __post_init__(self) -> None:
         if not (0 < self.gate <= self.lone_gate) or self.prune <= 0 or self.max_candidates < 1:
             raise ValueError(f"matching needs 0 < gate <= lone_gate, prune > 0, max_candidates >= 1: {self}")
-        if self.bad_joint_factor <= 1 or self.bad_joint_floor < 0 or not 0 < self.id_discount <= 1:
+        if (self.bad_joint_factor <= 1 or self.bad_joint_floor < 0 or not 0 < self.id_discount <= 1
+                or self.untracked_penalty < 0):
             raise ValueError(f"matching needs bad_joint_factor > 1, bad_joint_floor >= 0, id_discount in (0, 1]: "
                              f"{self}")
 
@@ -166,15 +169,16 @@ def _candidates(v0: _View, v1: _View, torso0: np.ndarray, torso1: np.ndarray, ca
     if lone:
         return np.zeros(1, np.int64), np.zeros(1, np.int64)
     score = np.full((a, b), np.inf)
+    seen0, seen1 = np.isfinite(torso0).all(-1), np.isfinite(torso1).all(-1)  # (A, T), (B, T)
     rows = max(1, _CHUNK_PAIRS // max(b, 1))
     for start in range(0, a, rows):
         stop = min(a, start + rows)
         _, res = two_view_residual(torso0[start:stop, None], torso1[None], cam1_from_cam0, v0.focal, v1.focal)
         size = 0.5 * (v0.size[start:stop, None] + v1.size[None])
-        score[start:stop] = np.nan_to_num(_nanmedian(res) / size, nan=np.inf)
-    # A pair without any common torso point cannot be judged cheaply: it stays, ranked last within the prune.
-    no_torso = ~(np.isfinite(torso0).all(-1).any(-1)[:, None] & np.isfinite(torso1).all(-1).any(-1)[None])
-    score = np.where(no_torso, config.prune, score)
+        chunk = np.nan_to_num(_nanmedian(res) / size, nan=np.inf)  # inf: every common point behind a camera
+        # A pair without any torso point seen in both views cannot be judged cheaply: kept, ranked last.
+        common = (seen0[start:stop, None] & seen1[None]).any(-1)
+        score[start:stop] = np.where(common, chunk, config.prune)
     keep = score <= config.prune
     k = config.max_candidates
     if b > k:
@@ -191,11 +195,12 @@ def _candidates(v0: _View, v1: _View, torso0: np.ndarray, torso1: np.ndarray, ca
     return c0.astype(np.int64), c1.astype(np.int64)
 
 
-def _assign(c0: np.ndarray, c1: np.ndarray, cost: np.ndarray, gate: float, a: int,
+def _assign(c0: np.ndarray, c1: np.ndarray, cost: np.ndarray, preference: np.ndarray, gate: float, a: int,
             b: int) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal gated one-to-one assignment over sparse candidates, solved per connected component."""
+    """Optimal one-to-one assignment over sparse candidates minimising `preference` among pairs whose geometric
+    `cost` passes the gate, solved per connected component."""
     ok = np.isfinite(cost) & (cost <= gate)
-    c0, c1, cost = c0[ok], c1[ok], cost[ok]
+    c0, c1, cost = c0[ok], c1[ok], preference[ok]
     if cost.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     graph = coo_matrix((np.ones(cost.size), (c0, a + c1)), shape=(a + b, a + b))
@@ -209,7 +214,7 @@ def _assign(c0: np.ndarray, c1: np.ndarray, cost: np.ndarray, gate: float, a: in
         dense = np.full((len(r_ids), len(k_ids)), _UNUSABLE)
         dense[r_inv, k_inv] = cost[sel]
         rows, cols = linear_sum_assignment(dense)
-        good = dense[rows, cols] <= gate
+        good = dense[rows, cols] < _UNUSABLE
         out0.append(r_ids[rows[good]])
         out1.append(k_ids[cols[good]])
     return np.concatenate(out0).astype(np.int64), np.concatenate(out1).astype(np.int64)
@@ -243,9 +248,9 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     point_mirror, res_mirror = two_view_residual(r0, r1[:, groups.flip], cam1_from_cam0, v0.focal, v1.focal)
     size = 0.5 * (v0.size[c0] + v1.size[c1])
     if config.repair_swaps:
-        flipped, decided = flip_decisions(res_same, res_mirror, size, groups)
+        flipped, decided, leaning = flip_decisions(res_same, res_mirror, size, groups)
     else:
-        flipped = decided = np.zeros((len(c0), groups.count), dtype=bool)
+        flipped = decided = leaning = np.zeros((len(c0), groups.count), dtype=bool)
     use_mirror = group_mask(groups, flipped)
     residual = np.where(use_mirror, res_mirror, res_same)
     enough = np.isfinite(residual).sum(axis=1) >= config.min_common_joints
@@ -253,8 +258,14 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     id0, id1 = match_by_track_id(ids0, ids1)
     hinted = np.zeros((a, b), dtype=bool)
     hinted[id0, id1] = True
-    solver_cost = np.where(hinted[c0, c1], cost * config.id_discount, cost)
-    m0, m1 = _assign(c0, c1, solver_cost, config.lone_gate if lone else config.gate, a, b)
+    preference = np.where(hinted[c0, c1], cost * config.id_discount, cost)
+    if previous is not None and len(previous):
+        # Among pairs that fit the views about equally (two people on the same epipolar planes), prefer those whose
+        # 3D lies where a tracked person was: a wrong pairing lands far off in depth.
+        chosen = np.where(use_mirror[..., None], point_mirror, point_same)
+        dist = nan_mean_distance(invariant_points(chosen, groups)[:, None], invariant_points(previous, groups)[None])
+        preference = preference + np.where(dist.min(axis=1) > track_gate_m, config.untracked_penalty, 0.0)
+    m0, m1 = _assign(c0, c1, cost, preference, config.lone_gate if lone else config.gate, a, b)
     order = np.argsort(m0, kind="stable")
     m0, m1 = m0[order], m1[order]
     matched = set(zip(m0.tolist(), m1.tolist(), strict=True))
@@ -265,8 +276,8 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     rows = np.array([lookup[p] for p in zip(m0.tolist(), m1.tolist(), strict=True)], dtype=np.int64)
     flipped_m = flipped[rows]
     if config.repair_swaps and previous is not None and len(previous) and len(rows):
-        flipped_m = temporal_flips(point_same[rows], point_mirror[rows], flipped_m, decided[rows], previous, groups,
-                                   track_gate_m)
+        flipped_m = temporal_flips(point_same[rows], point_mirror[rows], flipped_m, decided[rows], leaning[rows],
+                                   previous, groups, layout, track_gate_m)
     mirror_m = group_mask(groups, flipped_m)
     residual_m = np.where(mirror_m, res_mirror[rows], res_same[rows])
     points = np.where(mirror_m[..., None], point_mirror[rows], point_same[rows])

@@ -15,6 +15,7 @@ left-right axes is impossible), then the tracked person's previous 3D pose, then
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -38,6 +39,7 @@ class SwapGroups:
     joint_group: np.ndarray  # (J,) group index or -1
     roots: np.ndarray       # (G, 2) (left, right) root joint of each group (its first listed pair)
     count: int
+    members: np.ndarray     # (G, K) joints of each group, padded with -1
 
 
 def swap_groups(layout: Layout) -> SwapGroups:
@@ -54,7 +56,12 @@ def swap_groups(layout: Layout) -> SwapGroups:
         for left, right in pairs:
             joint_group[[left, right]] = g
     roots = np.array([g[0] for g in groups], dtype=np.int64).reshape(-1, 2)
-    return SwapGroups(flip, joint_group, roots, len(groups))
+    width = max((2 * len(g) for g in groups), default=0)
+    members = np.full((len(groups), width), -1, dtype=np.int64)
+    for g, pairs in enumerate(groups):
+        joints = [j for pair in pairs for j in pair]
+        members[g, :len(joints)] = joints
+    return SwapGroups(flip, joint_group, roots, len(groups), members)
 
 
 def group_mask(groups: SwapGroups, flipped: np.ndarray) -> np.ndarray:
@@ -72,28 +79,36 @@ def _group_means(values: np.ndarray, groups: SwapGroups) -> tuple[np.ndarray, np
     return total, finite.astype(np.float64) @ onehot
 
 
+def _group_medians(values: np.ndarray, groups: SwapGroups) -> np.ndarray:
+    """Per-group median of finite `values` (..., J) -> (..., G); NaN for a group without any."""
+    padded = np.concatenate([values, np.full(values.shape[:-1] + (1,), np.nan)], axis=-1)
+    gathered = padded[..., groups.members]  # (..., G, K); index -1 reads the NaN padding
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups stay NaN
+        return np.nanmedian(gathered, axis=-1)
+
+
 def flip_decisions(res_same: np.ndarray, res_mirror: np.ndarray, scale: np.ndarray, groups: SwapGroups,
-                   cap: float = 0.25, ratio: float = 0.5, margin: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
-    """(..., G) groups whose mirrored pairing fits the two views clearly better than the identity pairing, and
-    (..., G) groups where the views decide either way (elsewhere both pairings fit about equally well).
+                   ratio: float = 0.5, margin: float = 0.03) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., G) groups whose mirrored pairing fits the two views clearly better than the identity pairing,
+    (..., G) groups where the views decide either way (elsewhere both pairings fit about equally well), and
+    (..., G) groups where the mirrored pairing fits at least as well (however little).
 
     res_same/res_mirror (..., J): two-view residuals (px, NaN where unusable) of view 0's joint j paired with view
-    1's joint j, or with its mirror; scale (...,) the person's size in px. Each residual is capped at `cap` x scale
-    (an outlier joint weighs like a swapped one, no more); a group flips when, over joints usable both ways, its
-    mean capped residual falls below `ratio` of the identity's and by at least `margin` x scale.
+    1's joint j, or with view 1's mirrored joint; scale (...,) the person's size in px. A group flips when, over its
+    joints usable both ways, its median residual (one outlier joint does not decide) falls below `ratio` of the
+    identity's and by at least `margin` x scale.
     """
-    limit = (cap * scale)[..., None]
     both = np.isfinite(res_same) & np.isfinite(res_mirror)
-    same = np.where(both, np.minimum(res_same, limit), np.nan)
-    mirror = np.where(both, np.minimum(res_mirror, limit), np.nan)
-    sum_same, count = _group_means(same, groups)
-    sum_mirror, _ = _group_means(mirror, groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_same, mean_mirror = sum_same / count, sum_mirror / count
+    count = _group_means(both.astype(np.float64), groups)[0]
+    median_same = _group_medians(np.where(both, res_same, np.nan), groups)
+    median_mirror = _group_medians(np.where(both, res_mirror, np.nan), groups)
     gap = margin * scale[..., None]
-    flip = (count >= 1) & (mean_mirror < ratio * mean_same) & (mean_same - mean_mirror > gap)
-    keep = (count >= 1) & (mean_same < ratio * mean_mirror) & (mean_mirror - mean_same > gap)
-    return flip, flip | keep
+    flip = (count >= 1) & (median_mirror < ratio * median_same) & (median_same - median_mirror > gap)
+    keep = (count >= 1) & (median_same < ratio * median_mirror) & (median_mirror - median_same > gap)
+    with np.errstate(invalid="ignore"):
+        leaning = (count >= 1) & (median_mirror <= median_same)
+    return flip, flip | keep, leaning
 
 
 def invariant_points(points: np.ndarray, groups: SwapGroups) -> np.ndarray:
@@ -104,7 +119,7 @@ def invariant_points(points: np.ndarray, groups: SwapGroups) -> np.ndarray:
     return np.concatenate([mids, points[..., centre, :]], axis=-2)
 
 
-def _nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean over the last-but-one axis of |a - b| (..., T, 3) where finite; inf when nothing is."""
     d = np.linalg.norm(a - b, axis=-1)
     finite = np.isfinite(d)
@@ -112,18 +127,36 @@ def _nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(count > 0, np.where(finite, d, 0.0).sum(axis=-1) / np.maximum(count, 1), np.inf)
 
 
+def symmetry_error(points: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:
+    """(..., G) mean |left - right| length difference (m) of each group's symmetric bones in points (..., J, 3);
+    NaN for a group without a measurable pair. A wrong pairing moves a limb's joints along the epipolar lines by
+    different depths, so its left and right bones stop matching."""
+    pairs = np.array([(a, b, c, d) for (a, b), (c, d) in layout.symmetric_bones], dtype=np.int64).reshape(-1, 4)
+    owner = groups.joint_group[pairs[:, 1]]
+    keep = (owner >= 0) & (owner == groups.joint_group[pairs[:, 3]])
+    pairs, owner = pairs[keep], owner[keep]
+    first = np.linalg.norm(points[..., pairs[:, 0], :] - points[..., pairs[:, 1], :], axis=-1)
+    second = np.linalg.norm(points[..., pairs[:, 2], :] - points[..., pairs[:, 3], :], axis=-1)
+    diff = np.abs(first - second)  # (..., S)
+    onehot = (owner[:, None] == np.arange(groups.count)[None, :]).astype(np.float64)  # (S, G)
+    finite = np.isfinite(diff)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(finite, diff, 0.0) @ onehot) / (finite.astype(np.float64) @ onehot)
+
+
 def temporal_flips(same: np.ndarray, mirror: np.ndarray, flipped: np.ndarray, decided: np.ndarray,
-                   previous: np.ndarray, groups: SwapGroups, gate_m: float = 0.5,
-                   margin_m: float = 0.03) -> np.ndarray:
+                   leaning: np.ndarray, previous: np.ndarray, groups: SwapGroups, layout: Layout, gate_m: float = 0.5,
+                   margin_m: float = 0.05, ratio: float = 0.5) -> np.ndarray:
     """(M, G) pairings of M matched people where the views cannot tell a swap (a limb's left and right lie along
     the epipolar lines), settled by which pairing's 3D points lie nearer the person's last tracked pose.
 
     same/mirror (M, J, 3): the identity and the mirrored pairing's points under view 0's labels; flipped, decided
     (M, G) from `flip_decisions`; previous (K, J, 3) last frame's tracked poses, same frame. Label-agnostic: a
-    group's distance is the smaller of its two labelings.
+    group's distance is the smaller of its two labelings. Mirroring needs `d_mirror < ratio * d_same` and a gap
+    of `margin_m`.
     """
     chosen = np.where(group_mask(groups, flipped)[..., None], mirror, same)
-    dist = _nan_mean_distance(invariant_points(chosen, groups)[:, None], invariant_points(previous, groups)[None])
+    dist = nan_mean_distance(invariant_points(chosen, groups)[:, None], invariant_points(previous, groups)[None])
     nearest = np.argmin(dist, axis=1)
     near = dist[np.arange(len(dist)), nearest] < gate_m
     track = previous[nearest]  # (M, J, 3)
@@ -138,8 +171,10 @@ def temporal_flips(same: np.ndarray, mirror: np.ndarray, flipped: np.ndarray, de
 
     d_same, d_mirror = group_distance(same), group_distance(mirror)
     settle = ~decided & near[:, None] & np.isfinite(d_same) & np.isfinite(d_mirror)
-    to_mirror = settle & (d_mirror < d_same - margin_m)
-    to_same = settle & (d_same < d_mirror - margin_m)
+    # Mirroring needs clear evidence (a wrong mirror would carry over to the track); keeping needs less.
+    symmetric = symmetry_error(mirror, layout, groups) <= symmetry_error(same, layout, groups)
+    to_mirror = settle & symmetric & (d_mirror < ratio * d_same) & (d_same - d_mirror > margin_m)
+    to_same = settle & (d_same < d_mirror - 0.5 * margin_m)
     return (flipped | to_mirror) & ~to_same
 
 

@@ -59,7 +59,11 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "input_depth": (2, "History depth of the input subscriptions: small keeps latency bounded when processing is "
                        "slower than the cameras; raise it for replays that must not drop frames."),
     "max_stamp_age": (1.0, "Skip keypoints older than this (s) against the node clock; 0 disables."),
-    "association_max_error": (25.0, "Largest median reprojection error (px) to match people across views."),
+    "association_gate": (0.1, "Largest median two-view residual to match people across views, as a fraction of the "
+                              "person's size in the image (0 < gate <= 1); a lone person in each view is matched "
+                              "up to 0.35 unless geometry rules it out."),
+    "max_people": (20, "Most people per view and frame (1..1000); extra detections, least confident first, are "
+                       "dropped and counted (problem_people_over_limit), so no message can stall the node."),
     "track_max_distance": (0.5, "Largest mean joint distance (m) to keep a person's id between frames."),
     "track_max_missed": (15, "Frames a person may be unseen before the id is released."),
     "publish_coarse": (True, "Also publish the triangulation on skeletons_coarse."),
@@ -100,7 +104,8 @@ class RefinerParams:
     queue_size: int
     input_depth: int
     max_stamp_age: float
-    association_max_error: float
+    association_gate: float
+    max_people: int
     track_max_distance: float
     track_max_missed: int
     publish_coarse: bool
@@ -181,7 +186,9 @@ def validate(values: dict) -> RefinerParams:
     _check(values["queue_size"] >= 1, "queue_size must be >= 1")
     _check(values["input_depth"] >= 1, "input_depth must be >= 1")
     _check(values["max_stamp_age"] >= 0.0, "max_stamp_age must be >= 0 s (0 disables the check)")
-    _check(values["association_max_error"] > 0.0, "association_max_error must be > 0 px")
+    _check(0.0 < values["association_gate"] <= 1.0, "association_gate must be in (0, 1] (a fraction of the "
+                                                    "person's size in the image)")
+    _check(1 <= values["max_people"] <= 1000, "max_people must be in [1, 1000]")
     _check(values["track_max_distance"] > 0.0, "track_max_distance must be > 0 m")
     _check(values["track_max_missed"] >= 0, "track_max_missed must be >= 0")
     _check(values["marker_lifetime"] >= 0.0, "marker_lifetime must be >= 0 s (0 = forever)")
@@ -215,7 +222,8 @@ def validate(values: dict) -> RefinerParams:
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),
         input_depth=int(values["input_depth"]),
-        max_stamp_age=float(values["max_stamp_age"]), association_max_error=float(values["association_max_error"]),
+        max_stamp_age=float(values["max_stamp_age"]), association_gate=float(values["association_gate"]),
+        max_people=int(values["max_people"]),
         track_max_distance=float(values["track_max_distance"]), track_max_missed=int(values["track_max_missed"]),
         publish_coarse=bool(values["publish_coarse"]), publish_markers=bool(values["publish_markers"]),
         publish_tf=bool(values["publish_tf"]), tf_naming=naming, marker_lifetime=float(values["marker_lifetime"]),

@@ -48,8 +48,8 @@ class RefinerNode(Node):
         p = self.params
         self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name())
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
-                                         p.association_max_error, p.track_max_distance, p.track_max_missed,
-                                         p.guard)
+                                         p.association_gate, p.track_max_distance, p.track_max_missed,
+                                         p.guard, p.max_people)
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
@@ -183,6 +183,7 @@ class RefinerNode(Node):
         self._publish(result, reference)
         self.diag.frame_done(len(result.refined.track_ids), (time.perf_counter() - start) * 1e3)
         self.diag.layout_frame(result.layout, result.refined_applied, result.guarded_joints)
+        self.diag.matching_frame(result.swap_repairs, result.dropped_joints)
 
     def _publish(self, result: FrameResult, reference: str) -> None:
         refined: Skeletons = result.refined
