@@ -37,6 +37,7 @@ from cvpose_ros.skeleton import Layout
 from cvpose_ros.swap_repair import (
     choose_labels,
     flip_decisions,
+    follow_body,
     group_mask,
     invariant_points,
     mirror_groups,
@@ -249,12 +250,16 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     size = 0.5 * (v0.size[c0] + v1.size[c1])
     if config.repair_swaps:
         flipped, decided, leaning = flip_decisions(res_same, res_mirror, size, groups)
+        flipped = follow_body(flipped, decided, layout, groups)
     else:
         flipped = decided = leaning = np.zeros((len(c0), groups.count), dtype=bool)
     use_mirror = group_mask(groups, flipped)
     residual = np.where(use_mirror, res_mirror, res_same)
     enough = np.isfinite(residual).sum(axis=1) >= config.min_common_joints
-    cost = np.where(enough, _nanmedian(residual) / size, np.inf)
+    # The lone pair is judged against the smaller of its two sizes: one far-off "person" spread over the image
+    # (an impostor) must not dilute its own residual.
+    scale = np.minimum(v0.size[c0], v1.size[c1]) if lone else size
+    cost = np.where(enough, _nanmedian(residual) / scale, np.inf)
     id0, id1 = match_by_track_id(ids0, ids1)
     hinted = np.zeros((a, b), dtype=bool)
     hinted[id0, id1] = True

@@ -127,6 +127,16 @@ def nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(count > 0, np.where(finite, d, 0.0).sum(axis=-1) / np.maximum(count, 1), np.inf)
 
 
+def follow_body(flipped: np.ndarray, decided: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:
+    """(..., G) flips where an undecided small group (the face: eyes and ears lie too close together for the
+    views to tell) follows a whole-body flip, i.e. all body-axis groups (arms and legs) flipped."""
+    body = np.array([layout.joint_names[r] in BODY_AXES for r in groups.roots[:, 0]])
+    if not body.any() or body.all():
+        return flipped
+    whole = flipped[..., body].all(axis=-1, keepdims=True)
+    return flipped | (whole & ~decided & ~body)
+
+
 def symmetry_error(points: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:
     """(..., G) mean |left - right| length difference (m) of each group's symmetric bones in points (..., J, 3);
     NaN for a group without a measurable pair. A wrong pairing moves a limb's joints along the epipolar lines by
