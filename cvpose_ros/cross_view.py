@@ -4,9 +4,10 @@ One frame, two views of P0 and P1 people, in four cheap-to-expensive steps:
 
 1. `limit_people`: at most `max_people` per view (the least confident extras are dropped and counted), so no
    message can make the work or memory grow without bound.
-2. Pruning: every pair of people is scored by the two-view residual of a few flip-invariant torso points (the
-   midpoints of the shoulders, of the hips, ... and the centre joints), in row chunks of bounded memory; pairs far
-   off are dropped and each person keeps at most `max_candidates` partners (nearest first).
+2. Pruning: every pair of people is scored by the epipolar distance of a few flip-invariant torso points (the
+   midpoints of the shoulders, of the hips, ... and the centre joints; a few multiply-adds per pair), in row chunks
+   of bounded memory; pairs far off are dropped and each person keeps at most `max_candidates` partners (nearest
+   first), so the expensive scoring below is linear in people.
 3. Scoring: each surviving pair is triangulated (closed-form two-ray midpoint, in normalised coordinates, no
    SVD) twice, view 1 as is and mirrored left <-> right. Per swap group (`cvpose_ros.swap_repair`) the pairing
    that fits better is kept, so whole-body and per-limb swaps in one view cost nothing. The pair's cost is the
@@ -57,7 +58,7 @@ class MatchConfig:
 
     gate: float = 0.1              # largest median two-view residual of a match
     lone_gate: float = 0.35        # the same when each view holds exactly one person
-    prune: float = 0.6             # largest median torso residual of a candidate pair
+    prune: float = 0.6             # largest median torso epipolar distance of a candidate pair
     max_candidates: int = 6        # partners kept per person after pruning (nearest first)
     min_common_joints: int = 4     # joints both views must see to compare two people
     min_size_px: float = 20.0
@@ -171,15 +172,19 @@ def _candidates(v0: _View, v1: _View, torso0: np.ndarray, torso1: np.ndarray, ca
         return np.zeros(1, np.int64), np.zeros(1, np.int64)
     score = np.full((a, b), np.inf)
     seen0, seen1 = np.isfinite(torso0).all(-1), np.isfinite(torso1).all(-1)  # (A, T), (B, T)
+    # Epipolar lines in view 1 of view 0's torso points (normalised coordinates), scaled to pixels of view 1.
+    t = cam1_from_cam0.t
+    essential = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]]) @ cam1_from_cam0.R
+    lines = torso0 @ essential.T  # (A, T, 3)
+    lines = lines / np.linalg.norm(lines[..., :2] / v1.focal, axis=-1, keepdims=True)  # distance in ~pixels
     rows = max(1, _CHUNK_PAIRS // max(b, 1))
     for start in range(0, a, rows):
         stop = min(a, start + rows)
-        _, res = two_view_residual(torso0[start:stop, None], torso1[None], cam1_from_cam0, v0.focal, v1.focal)
+        dist = np.abs(np.einsum("atk,btk->abt", lines[start:stop], torso1))  # (rows, B, T), NaN where unseen
         size = 0.5 * (v0.size[start:stop, None] + v1.size[None])
-        chunk = np.nan_to_num(_nanmedian(res) / size, nan=np.inf)  # inf: every common point behind a camera
         # A pair without any torso point seen in both views cannot be judged cheaply: kept, ranked last.
         common = (seen0[start:stop, None] & seen1[None]).any(-1)
-        score[start:stop] = np.where(common, chunk, config.prune)
+        score[start:stop] = np.where(common, np.nan_to_num(_nanmedian(dist) / size, nan=np.inf), config.prune)
     keep = score <= config.prune
     k = config.max_candidates
     if b > k:
