@@ -103,10 +103,11 @@ def flip_decisions(res_same: np.ndarray, res_mirror: np.ndarray, scale: np.ndarr
     count = _group_means(both.astype(np.float64), groups)[0]
     median_same = _group_medians(np.where(both, res_same, np.nan), groups)
     median_mirror = _group_medians(np.where(both, res_mirror, np.nan), groups)
-    gap = margin * scale[..., None]
-    flip = (count >= 1) & (median_mirror < ratio * median_same) & (median_same - median_mirror > gap)
-    keep = (count >= 1) & (median_same < ratio * median_mirror) & (median_mirror - median_same > gap)
     with np.errstate(invalid="ignore"):
+        gap_mirror = (median_same - median_mirror) / scale[..., None]
+        gap_same = (median_mirror - median_same) / scale[..., None]
+        flip = (count >= 1) & (median_mirror < ratio * median_same) & (gap_mirror > margin)
+        keep = (count >= 1) & (median_same < ratio * median_mirror) & (gap_same > margin)
         leaning = (count >= 1) & (median_mirror <= median_same)
     return flip, flip | keep, leaning
 
@@ -128,13 +129,17 @@ def nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def follow_body(flipped: np.ndarray, decided: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:
-    """(..., G) flips where an undecided small group (the face: eyes and ears lie too close together for the
-    views to tell) follows a whole-body flip, i.e. all body-axis groups (arms and legs) flipped."""
+    """(..., G) flips completed the way detectors err: mostly the whole body at once. An undecided body-axis group
+    (legs standing together, arms along the epipolar lines) follows another body group's clear flip, and an
+    undecided small group (the face: eyes and ears lie too close together for the views to tell) follows when all
+    body groups flipped. A group the views clearly keep stays kept."""
     body = np.array([layout.joint_names[r] in BODY_AXES for r in groups.roots[:, 0]])
-    if not body.any() or body.all():
+    if not body.any():
         return flipped
-    whole = flipped[..., body].all(axis=-1, keepdims=True)
-    return flipped | (whole & ~decided & ~body)
+    undecided = ~decided
+    out = flipped | (undecided & body & (flipped & body).any(axis=-1, keepdims=True))
+    whole = out[..., body].all(axis=-1, keepdims=True)
+    return out | (whole & undecided & ~body)
 
 
 def symmetry_error(points: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:

@@ -62,7 +62,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "association_gate": (0.1, "Largest median two-view residual to match people across views, as a fraction of the "
                               "person's size in the image (0 < gate <= 1); a lone person in each view is matched "
                               "up to 0.35 unless geometry rules it out."),
-    "max_people": (20, "Most people per view and frame (1..1000); extra detections, least confident first, are "
+    "max_people": (20, "Most people per view and frame (1..200); extra detections, least confident first, are "
                        "dropped and counted (problem_people_over_limit), so no message can stall the node."),
     "track_max_distance": (0.5, "Largest mean joint distance (m) to keep a person's id between frames."),
     "track_max_missed": (15, "Frames a person may be unseen before the id is released."),
@@ -188,7 +188,7 @@ def validate(values: dict) -> RefinerParams:
     _check(values["max_stamp_age"] >= 0.0, "max_stamp_age must be >= 0 s (0 disables the check)")
     _check(0.0 < values["association_gate"] <= 1.0, "association_gate must be in (0, 1] (a fraction of the "
                                                     "person's size in the image)")
-    _check(1 <= values["max_people"] <= 1000, "max_people must be in [1, 1000]")
+    _check(1 <= values["max_people"] <= 200, "max_people must be in [1, 200]")
     _check(values["track_max_distance"] > 0.0, "track_max_distance must be > 0 m")
     _check(values["track_max_missed"] >= 0, "track_max_missed must be >= 0")
     _check(values["marker_lifetime"] >= 0.0, "marker_lifetime must be >= 0 s (0 = forever)")
