@@ -255,7 +255,7 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     size = 0.5 * (v0.size[c0] + v1.size[c1])
     if config.repair_swaps:
         flipped, decided, leaning = flip_decisions(res_same, res_mirror, size, groups)
-        followed = follow_body(flipped, decided, layout, groups)
+        followed = follow_body(flipped, decided, layout, groups, leaning)
         decided = decided | (followed & ~flipped)  # completed whole-body flips are not revisited by the track
         flipped = followed
     else:

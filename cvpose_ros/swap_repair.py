@@ -128,16 +128,19 @@ def nan_mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(count > 0, np.where(finite, d, 0.0).sum(axis=-1) / np.maximum(count, 1), np.inf)
 
 
-def follow_body(flipped: np.ndarray, decided: np.ndarray, layout: Layout, groups: SwapGroups) -> np.ndarray:
+def follow_body(flipped: np.ndarray, decided: np.ndarray, layout: Layout, groups: SwapGroups,
+                leaning: np.ndarray | None = None) -> np.ndarray:
     """(..., G) flips completed the way detectors err: mostly the whole body at once. An undecided body-axis group
-    (legs standing together, arms along the epipolar lines) follows another body group's clear flip, and an
+    (legs standing together, arms along the epipolar lines) that leans mirrored (`leaning`, when given) follows
+    another body group's clear flip, and an
     undecided small group (the face: eyes and ears lie too close together for the views to tell) follows when all
     body groups flipped. A group the views clearly keep stays kept."""
     body = np.array([layout.joint_names[r] in BODY_AXES for r in groups.roots[:, 0]])
     if not body.any():
         return flipped
     undecided = ~decided
-    out = flipped | (undecided & body & (flipped & body).any(axis=-1, keepdims=True))
+    follows = undecided if leaning is None else undecided & leaning
+    out = flipped | (follows & body & (flipped & body).any(axis=-1, keepdims=True))
     whole = out[..., body].all(axis=-1, keepdims=True)
     return out | (whole & undecided & ~body)
 
