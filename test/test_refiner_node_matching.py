@@ -56,21 +56,22 @@ def errors_to_truth(msg, truth: np.ndarray) -> np.ndarray:
 
 def test_disagreeing_track_ids_give_correct_skeletons_and_a_counted_warning(harness):
     truth, kp, conf = three_people()
+    reports = len(harness.received["/diagnostics"])
     msg = harness.frame(next_stamp(harness), kp, conf, track_ids=([0, 1, 2], [2, 1, 0]))
     assert len(msg.skeletons) == 3
     assert (errors_to_truth(msg, truth) < 0.03).all()  # matching by id alone put two of them metres off
-    values = harness.latest_diagnostics(after=0.0)
+    values = harness.latest_diagnostics()  # a report published after the frame (0.5 s later)
     assert int(values["problem_track_id_disagreement"]) >= 2
-    assert harness.received["/diagnostics"][-1].status[0].level == DiagnosticStatus.WARN
+    assert any(m.status[0].level == DiagnosticStatus.WARN for m in harness.received["/diagnostics"][reports:])
     before = int(values["problem_track_id_disagreement"])
     msg = harness.frame(next_stamp(harness), kp, conf, track_ids=([0, 1, 2], [0, 1, 2]))  # agreeing ids
     assert (errors_to_truth(msg, truth) < 0.03).all()
-    assert int(harness.latest_diagnostics(after=0.0)["problem_track_id_disagreement"]) == before
+    assert int(harness.latest_diagnostics()["problem_track_id_disagreement"]) == before
 
 
 def test_a_whole_body_flip_in_one_view_is_repaired(harness):
     truth, kp, conf = three_people(8)
-    before = int(harness.latest_diagnostics(after=0.0)["swap_repairs"])
+    before = int(harness.latest_diagnostics()["swap_repairs"])
     flipped = kp[1].copy()
     flipped[2] = flipped[2][H36M17.flip_permutation()]
     stamp = next_stamp(harness)
@@ -82,7 +83,7 @@ def test_a_whole_body_flip_in_one_view_is_repaired(harness):
     per_joint = np.linalg.norm(joints[:, None] - truth[None], axis=-1)  # (P, truth, J)
     best = np.nanmean(per_joint, axis=-1).argmin(axis=1)
     assert np.nanmax(per_joint[np.arange(3), best]) < 0.05
-    assert int(harness.latest_diagnostics(after=0.0)["swap_repairs"]) >= before + 1
+    assert int(harness.latest_diagnostics()["swap_repairs"]) >= before + 1
 
 
 def crowd(count: int, seed: int):
@@ -97,13 +98,13 @@ def crowd(count: int, seed: int):
 @pytest.mark.parametrize("count", [40, 200])
 def test_a_crowd_is_cut_to_max_people_and_counted_without_stalling(harness, count):
     kp, conf = crowd(count, seed=count)
-    before = int(harness.latest_diagnostics(after=0.0)["problem_people_over_limit"])
+    before = int(harness.latest_diagnostics()["problem_people_over_limit"])
     start = time.monotonic()
     msg = harness.frame(next_stamp(harness), kp, conf, timeout_s=20.0)
     took = time.monotonic() - start
     assert len(msg.skeletons) <= MAX_PEOPLE
     reported = [int(((c > 0).sum(-1) >= 6).sum()) for c in conf]  # people that pass the node's validation
-    values = harness.latest_diagnostics(after=0.0)
+    values = harness.latest_diagnostics()
     assert int(values["problem_people_over_limit"]) - before == sum(max(0, r - MAX_PEOPLE) for r in reported)
     assert took < 20.0
     # the node keeps answering ordinary frames
