@@ -43,6 +43,7 @@ from cvpose_ros.swap_repair import (
     invariant_points,
     mirror_groups,
     nan_mean_distance,
+    nan_median,
     swap_groups,
     temporal_flips,
 )
@@ -151,10 +152,9 @@ def _rays(camera: CameraModel, pixels: np.ndarray, usable: np.ndarray) -> np.nda
     return np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], axis=-1)
 
 
-def _nanmedian(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
-        return np.nanmedian(values, axis=axis)
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN (NaN where all are)."""
+    return nan_median(values)
 
 
 @dataclass
@@ -209,9 +209,11 @@ def _assign(c0: np.ndarray, c1: np.ndarray, cost: np.ndarray, preference: np.nda
     c0, c1, cost = c0[ok], c1[ok], preference[ok]
     if cost.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(cost.size), (c0, a + c1)), shape=(a + b, a + b))
-    _, label = connected_components(graph, directed=False)
-    comp = label[c0]
+    if a * b <= 2500:  # a few dozen people: one dense solve is cheaper than finding components
+        comp = np.zeros(cost.size, dtype=np.int64)
+    else:
+        graph = coo_matrix((np.ones(cost.size), (c0, a + c1)), shape=(a + b, a + b))
+        comp = connected_components(graph, directed=False)[1][c0]
     out0, out1 = [], []
     for lab in np.unique(comp):  # components are small in real scenes: cost stays linear in people
         sel = comp == lab

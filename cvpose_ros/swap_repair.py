@@ -15,7 +15,6 @@ left-right axes is impossible), then the tracked person's previous 3D pose, then
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -79,13 +78,20 @@ def _group_means(values: np.ndarray, groups: SwapGroups) -> tuple[np.ndarray, np
     return total, finite.astype(np.float64) @ onehot
 
 
+def nan_median(values: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN (NaN where all are); np.nanmedian's masked path is ~10x slower on
+    the small rows matching makes."""
+    ordered = np.sort(values, axis=-1)  # NaN sorts last
+    count = (~np.isnan(values)).sum(axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, 0.5 * (low + high), np.nan)
+
+
 def _group_medians(values: np.ndarray, groups: SwapGroups) -> np.ndarray:
     """Per-group median of finite `values` (..., J) -> (..., G); NaN for a group without any."""
     padded = np.concatenate([values, np.full(values.shape[:-1] + (1,), np.nan)], axis=-1)
-    gathered = padded[..., groups.members]  # (..., G, K); index -1 reads the NaN padding
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups stay NaN
-        return np.nanmedian(gathered, axis=-1)
+    return nan_median(padded[..., groups.members])  # (..., G, K); index -1 reads the NaN padding
 
 
 def flip_decisions(res_same: np.ndarray, res_mirror: np.ndarray, scale: np.ndarray, groups: SwapGroups,
