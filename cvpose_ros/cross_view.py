@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from cvpose_ros.association import match_by_track_id
 from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.nanstats import nanmedian_last
 from cvpose_ros.skeleton import Layout
 from cvpose_ros.swap_repair import (
     choose_labels,
@@ -43,7 +44,6 @@ from cvpose_ros.swap_repair import (
     invariant_points,
     mirror_groups,
     nan_mean_distance,
-    nan_median,
     swap_groups,
     temporal_flips,
 )
@@ -154,7 +154,7 @@ def _rays(camera: CameraModel, pixels: np.ndarray, usable: np.ndarray) -> np.nda
 
 def _nanmedian(values: np.ndarray) -> np.ndarray:
     """Median over the last axis ignoring NaN (NaN where all are)."""
-    return nan_median(values)
+    return nanmedian_last(values)
 
 
 @dataclass
