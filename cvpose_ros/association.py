@@ -1,9 +1,6 @@
-"""Who is who: matching people across the two views, and output ids that stay stable over time.
+"""Who is who over time: output ids that stay stable, and the assignment helpers cross-view matching shares.
 
-Cross-view matching uses the detector's `track_id` when both views carry the same id (>= 0); everyone else is
-matched by geometry: every candidate pair is triangulated in one batch and scored by its median reprojection error
-(a wrong pair does not reproject consistently in both cameras), then the optimal one-to-one assignment
-(Hungarian, `scipy.optimize.linear_sum_assignment`) is gated by `max_error_px`.
+Cross-view matching itself (geometry first, track ids as hints, swap repair, crowds) is `cvpose_ros.cross_view`.
 
 Output ids come from `IdTracker`, which matches each frame's 3D skeletons to the previous tracks by mean joint
 distance (again Hungarian + gate). A new person takes the next id of a counter that only grows, so an id (REP 155
@@ -17,9 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.triangulation import triangulate_pair
 
 _UNUSABLE = 1e9  # cost standing in for "impossible" inside the assignment solver
 
@@ -38,11 +32,6 @@ def _gated_assignment(cost: np.ndarray, gate: float) -> tuple[np.ndarray, np.nda
     return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 
 
-def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Row-wise median of `values` (N, J) over entries where `mask` is true (every row has at least one)."""
-    return np.nanmedian(np.where(mask, values, np.nan), axis=1)
-
-
 def match_by_track_id(ids0: np.ndarray, ids1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i0, i1) of people that carry the same non-negative track id in both views."""
     equal = (ids0[:, None] == ids1[None, :]) & (ids0[:, None] >= 0)
@@ -50,49 +39,6 @@ def match_by_track_id(ids0: np.ndarray, ids1: np.ndarray) -> tuple[np.ndarray, n
     unique = (equal.sum(axis=1, keepdims=True) == 1) & (equal.sum(axis=0, keepdims=True) == 1)
     i0, i1 = np.nonzero(equal & unique)
     return i0.astype(np.int64), i1.astype(np.int64)
-
-
-def reprojection_cost(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTransform,
-                      kp0: np.ndarray, conf0: np.ndarray, kp1: np.ndarray, conf1: np.ndarray,
-                      min_confidence: float, min_common_joints: int = 4) -> np.ndarray:
-    """(A, B) median reprojection error in pixels of every candidate pair (inf when not comparable).
-
-    All A*B pairs are triangulated in a single batched call. Pairs with fewer than `min_common_joints` joints seen in
-    both views, or whose triangulated body lies behind either camera, get an infinite cost.
-    """
-    a, b = kp0.shape[0], kp1.shape[0]
-    if a == 0 or b == 0:
-        return np.zeros((a, b))
-    tri = triangulate_pair(cam0, cam1, cam1_from_cam0,
-                           np.repeat(kp0, b, axis=0), np.repeat(conf0, b, axis=0),
-                           np.tile(kp1, (a, 1, 1)), np.tile(conf1, (a, 1)), min_confidence=min_confidence)
-    valid = tri.valid & np.isfinite(tri.reprojection_error)
-    usable = valid.sum(axis=1) >= min_common_joints
-    cost = np.full(a * b, np.inf)
-    if usable.any():
-        v = valid[usable]
-        depth0 = _masked_median(tri.cam0[usable][..., 2], v)
-        depth1 = _masked_median(tri.cam1[usable][..., 2], v)
-        errors = _masked_median(tri.reprojection_error[usable], v)
-        cost[np.nonzero(usable)[0]] = np.where((depth0 > 0) & (depth1 > 0), errors, np.inf)
-    return cost.reshape(a, b)
-
-
-def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTransform,
-                kp0: np.ndarray, conf0: np.ndarray, ids0: np.ndarray,
-                kp1: np.ndarray, conf1: np.ndarray, ids1: np.ndarray,
-                max_error_px: float, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i0, i1) of the same person in both views: track ids first, geometry for the rest."""
-    t0, t1 = match_by_track_id(ids0, ids1)
-    rest0 = np.setdiff1d(np.arange(kp0.shape[0]), t0)
-    rest1 = np.setdiff1d(np.arange(kp1.shape[0]), t1)
-    cost = reprojection_cost(cam0, cam1, cam1_from_cam0, kp0[rest0], conf0[rest0], kp1[rest1], conf1[rest1],
-                             min_confidence)
-    g0, g1 = _gated_assignment(cost, max_error_px)
-    i0 = np.concatenate([t0, rest0[g0]])
-    i1 = np.concatenate([t1, rest1[g1]])
-    order = np.argsort(i0, kind="stable")
-    return i0[order], i1[order]
 
 
 def mean_joint_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

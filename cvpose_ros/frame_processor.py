@@ -1,7 +1,9 @@
 """`SkeletonPipeline`: one synchronised two-camera frame in, coarse and refined 3D skeletons out.
 
 The whole per-frame logic of the refiner node without rclpy, so the node, the bag evaluation and the demo share it:
-validate both views -> match people across views -> triangulate all matched people in one batch -> refine them in
+validate both views -> keep at most `max_people` per view -> match people across views, repairing one-view
+left/right swaps and dropping joints the two views disagree on (`cvpose_ros.cross_view`) -> triangulate all
+matched people in one batch -> refine them in
 one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
 allows (`cvpose_ros.guard`) -> express in the reference frame -> assign ids that stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
@@ -12,15 +14,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
-from cvpose_ros.association import IdTracker, match_views
+from cvpose_ros.association import IdTracker
 from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
 from cvpose_ros.guard import EvidenceGuard, guard_refinement
-from cvpose_ros.skeleton import NUM_JOINTS
+from cvpose_ros.skeleton import NUM_JOINTS, get_layout
 from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
 from cvpose_ros.view_input import Problem, ViewInput, ViewKeypoints, validate_view
 
@@ -79,24 +82,38 @@ class FrameResult:
     processing_ms: float = 0.0
     layout: str = "h36m17"
     guarded_joints: int = 0   # refined joints whose correction the do-no-harm guard shortened
+    swap_repairs: int = 0     # person-views whose left/right labels matching repaired
+    dropped_joints: int = 0   # joints dropped because the two views disagree on them far beyond the person's level
 
 
 class SkeletonPipeline:
     """Stateful per-frame processor (state: the id tracker); not thread-safe, one instance per camera pair."""
 
     def __init__(self, refiner=None, default_layout: str = "h36m17",
-                 min_confidence: float = 0.1, min_valid_joints: int = 6, association_max_error_px: float = 25.0,
+                 min_confidence: float = 0.1, min_valid_joints: int = 6, association_gate: float = 0.1,
                  track_max_distance_m: float = 0.5, track_timeout_s: float = 1.0,
-                 guard: EvidenceGuard | None = None) -> None:
-        """`refiner`: a `LayoutRefiners` (weights per layout), a single `Refiner` (used for its layout) or None."""
+                 guard: EvidenceGuard | None = None, max_people: int = 20,
+                 matching: MatchConfig | None = None) -> None:
+        """`refiner`: a `LayoutRefiners` (weights per layout), a single `Refiner` (used for its layout) or None.
+        `association_gate`: largest median two-view residual of a match, as a fraction of the person's size in the
+        image; `matching` (when given) sets every matching option and overrides it."""
         self.refiner = refiner
         self.guard = guard or EvidenceGuard()
         self._last_layout: str | None = None
         self.default_layout = default_layout
         self.min_confidence = float(min_confidence)
         self.min_valid_joints = int(min_valid_joints)
-        self.association_max_error_px = float(association_max_error_px)
+        self.matching = matching or MatchConfig(gate=float(association_gate),
+                                                lone_gate=max(float(association_gate), MatchConfig.lone_gate),
+                                                min_confidence=self.min_confidence)
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        self.max_people = int(max_people)
         self.tracker = IdTracker(track_max_distance_m, track_timeout_s)
+
+    def set_association_gate(self, gate: float) -> None:
+        """Change the matching gate (a live parameter); the lone-person gate never drops below its default."""
+        self.matching = replace(self.matching, gate=float(gate), lone_gate=max(float(gate), MatchConfig.lone_gate))
 
     @property
     def refinement_enabled(self) -> bool:
@@ -115,28 +132,48 @@ class SkeletonPipeline:
         if kp0.layout != self._last_layout:  # ids of one joint definition mean nothing in another
             self.tracker.reset()
             self._last_layout = kp0.layout
-        i0, i1 = match_views(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0,
-                             kp0.pixels, kp0.confidence, kp0.track_ids, kp1.pixels, kp1.confidence, kp1.track_ids,
-                             self.association_max_error_px, self.min_confidence)
-        unmatched = kp0.num_people + kp1.num_people - 2 * len(i0)
+        kp0, kp1 = (self._limit(kp, problems) for kp in (kp0, kp1))
+        match = match_views(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0.pixels, kp0.confidence,
+                            kp0.track_ids, kp1.pixels, kp1.confidence, kp1.track_ids, get_layout(kp0.layout),
+                            self.matching, self._previous_poses(cameras), self.tracker.max_distance_m)
+        unmatched = kp0.num_people + kp1.num_people - 2 * len(match.i0)
         if unmatched:
             problems[Problem.UNMATCHED_PEOPLE] += unmatched
+        if match.id_disagreements:
+            problems[Problem.TRACK_ID_DISAGREEMENT] += match.id_disagreements
         if len(view0.people) + len(view1.people) == 0:
             problems[Problem.NO_PEOPLE] += 1
-        coarse, refined, applied, guarded = self._estimate(cameras, kp0, kp1, i0, i1, view0.stamp_ns)
+        coarse, refined, applied, guarded = self._estimate(cameras, kp0.layout, match, view0.stamp_ns)
         return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
-                           (time.perf_counter() - start) * 1e3, kp0.layout, guarded)
+                           (time.perf_counter() - start) * 1e3, kp0.layout, guarded, match.swap_repairs,
+                           match.dropped_joints)
 
-    def _estimate(self, cameras: CameraSetup, kp0: ViewKeypoints, kp1: ViewKeypoints, i0: np.ndarray,
-                  i1: np.ndarray, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int]:
+    def _limit(self, kp: ViewKeypoints, problems: Counter) -> ViewKeypoints:
+        """At most `max_people` people of a view (the least confident extras dropped and counted)."""
+        keep = limit_people(kp.confidence, self.max_people)
+        if len(keep) == kp.num_people:
+            return kp
+        problems[Problem.PEOPLE_OVER_LIMIT] += kp.num_people - len(keep)
+        return ViewKeypoints(kp.pixels[keep], kp.confidence[keep], kp.track_ids[keep], kp.problems, kp.layout)
+
+    def _previous_poses(self, cameras: CameraSetup) -> np.ndarray | None:
+        """Last frame's tracked poses (K, J, 3) in camera 0's frame (they break left/right label ties)."""
+        tracks = [t.joints for t in self.tracker.tracks.values()]
+        if not tracks:
+            return None
+        return cameras.reference_from_cam0.inverse().apply(np.stack(tracks))
+
+    def _estimate(self, cameras: CameraSetup, layout: str,
+                  match: CrossViewMatch, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int]:
         """Triangulate and refine matched people (one batch each) and give them ids (tracks age by stamp)."""
-        if len(i0) == 0:
+        if len(match.i0) == 0:
             self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
             return Skeletons.empty(), Skeletons.empty(), False, 0
-        tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0.pixels[i0],
-                               kp0.confidence[i0], kp1.pixels[i1], kp1.confidence[i1], self.min_confidence)
+        kp0, conf0, kp1, conf1 = match.kp0, match.conf0, match.kp1, match.conf1
+        tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0, conf0, kp1, conf1,
+                               self.min_confidence)
         coarse_cam0 = np.where(tri.valid[..., None], tri.cam0, np.nan)
-        refiner = refiner_for(self.refiner, kp0.layout)
+        refiner = refiner_for(self.refiner, layout)
         applied = refiner is not None and bool(refiner.enabled)
         refined_cam0 = refiner.refine(tri, cameras.cam1_from_cam0)[0] if applied else coarse_cam0
         refined_cam0 = np.where(np.isfinite(refined_cam0).all(axis=-1, keepdims=True), refined_cam0, np.nan)
@@ -144,9 +181,9 @@ class SkeletonPipeline:
         if applied and self.guard.enabled:
             refined_cam0, limited = guard_refinement(
                 coarse_cam0, refined_cam0, tri.reprojection_error, cameras.cam0.project, cameras.cam1.project,
-                cameras.cam1_from_cam0.apply, kp0.pixels[i0], kp1.pixels[i1], self.guard)
+                cameras.cam1_from_cam0.apply, kp0, kp1, self.guard)
             guarded = int(limited.sum())
-        confidence = np.where(tri.valid, 0.5 * (kp0.confidence[i0] + kp1.confidence[i1]), 0.0)
+        confidence = np.where(tri.valid, 0.5 * (conf0 + conf1), 0.0)
         errors = np.where(tri.valid, tri.reprojection_error, np.nan)
         counts = tri.valid.sum(axis=1)
         mean_error = np.where(counts > 0, np.nansum(np.nan_to_num(errors, nan=0.0), axis=1) / np.maximum(counts, 1),
@@ -154,7 +191,7 @@ class SkeletonPipeline:
         to_ref = cameras.reference_from_cam0
         coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
         keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
-        ids = np.full(len(i0), -1, dtype=np.int64)
+        ids = np.full(len(match.i0), -1, dtype=np.int64)
         ids[keep] = self.tracker.update(refined_ref[keep], stamp_ns)
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])

@@ -27,6 +27,8 @@ class Problem(StrEnum):
     TOO_FEW_JOINTS = "too_few_joints"
     NO_PEOPLE = "no_people"
     UNMATCHED_PEOPLE = "unmatched_people"
+    TRACK_ID_DISAGREEMENT = "track_id_disagreement"
+    PEOPLE_OVER_LIMIT = "people_over_limit"
     LAYOUT_MISMATCH = "layout_mismatch"
     NO_CAMERA_INFO = "no_camera_info"
     INVALID_CALIBRATION = "invalid_calibration"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.association import IdTracker, match_by_track_id, match_views, mean_joint_distance
+from cvpose_ros.association import IdTracker, match_by_track_id, mean_joint_distance
+from cvpose_ros.cross_view import match_views
+from cvpose_ros.skeleton import H36M17
 from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
 RIG = make_rig("demo")
@@ -35,7 +37,8 @@ def test_geometric_matching_recovers_a_shuffled_order(five_people, t):
     (kp0, c0), (kp1, c1) = noisy(v0, t, rng), noisy(v1, t, rng)
     order = rng.permutation(5)
     none = np.full(5, -1)
-    i0, i1 = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, none, kp1[order], c1[order], none, 25.0, 0.1)
+    match = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, none, kp1[order], c1[order], none, H36M17)
+    i0, i1 = match.i0, match.i1
     seen = [p for p in range(5) if (c0[p] > 0).sum() >= 4 and (c1[p] > 0).sum() >= 4]
     assert len(i0) >= len(seen) - 1
     np.testing.assert_array_equal(order[i1], i0)  # each matched pair is the same person
@@ -49,19 +52,21 @@ def test_gate_rejects_people_seen_by_one_camera_and_impostors(five_people):
     kp1 = np.concatenate([kp1[1:], impostor])  # person 0 only in camera 0; a random 'person' only in camera 1
     c1 = np.concatenate([c1[1:], np.full((1, 17), 0.8)])
     none0, none1 = np.full(5, -1), np.full(5, -1)
-    i0, i1 = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, none0, kp1, c1, none1, 25.0, 0.1)
+    match = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, none0, kp1, c1, none1, H36M17)
+    i0, i1 = match.i0, match.i1
     assert 0 not in i0 and 4 not in i1
     np.testing.assert_array_equal(i1 + 1, i0)
 
 
-def test_track_ids_take_precedence_and_geometry_fills_in(five_people):
+def test_agreeing_track_ids_and_geometry_match_together(five_people):
     _, (v0, v1) = five_people
     rng = np.random.default_rng(2)
     (kp0, c0), (kp1, c1) = noisy(v0, 20, rng), noisy(v1, 20, rng)
     ids0 = np.array([10, 11, -1, -1, -1])
     ids1 = np.array([11, 10, -1, -1, -1])  # camera 1 lists the tracked pair swapped, ids say so
     kp1[[0, 1]], c1[[0, 1]] = kp1[[1, 0]], c1[[1, 0]]
-    i0, i1 = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, ids0, kp1, c1, ids1, 25.0, 0.1)
+    match = match_views(CAM0, CAM1, RIG.cam1_from_cam0, kp0, c0, ids0, kp1, c1, ids1, H36M17)
+    i0, i1 = match.i0, match.i1
     pairs = dict(zip(i0.tolist(), i1.tolist(), strict=True))
     assert pairs[0] == 1 and pairs[1] == 0
     assert all(pairs[p] == p for p in (2, 3, 4) if p in pairs) and len(pairs) >= 4
@@ -69,7 +74,8 @@ def test_track_ids_take_precedence_and_geometry_fills_in(five_people):
 
 def test_empty_views():
     empty = np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0, np.int64)
-    i0, i1 = match_views(CAM0, CAM1, RIG.cam1_from_cam0, *empty, *empty, 25.0, 0.1)
+    match = match_views(CAM0, CAM1, RIG.cam1_from_cam0, *empty, *empty, H36M17)
+    i0, i1 = match.i0, match.i1
     assert i0.size == 0 and i1.size == 0
 
 

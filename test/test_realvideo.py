@@ -113,9 +113,10 @@ def test_report_measures(report):
     assert agree["scored_frames"] == agree["frames"] == 6 * (FRAMES - 2 - 15)
     assert tri["mpjpe_mm"]["mean"] < 30 and tri["reprojection_px"] < 3  # 0.7 px noise, people ~200 px tall
     assert agree["refined"] == tri and agree["ratio"]["mpjpe_mm"] == 1.0  # no refiner: refined = triangulation
-    for split in ("pair_swap", "reference_swap"):  # a swapped view spoils the pair's 3D or the reference
-        assert blocks[split]["triangulation"]["mpjpe_mm"]["mean"] > 3 * tri["mpjpe_mm"]["mean"]
-    assert blocks["pair_swap"]["triangulation"]["reprojection_px"] > 3 * tri["reprojection_px"]
+    # a swapped reference view spoils the reference; a swapped view of the pair is repaired by cross-view matching
+    assert blocks["reference_swap"]["triangulation"]["mpjpe_mm"]["mean"] > 3 * tri["mpjpe_mm"]["mean"]
+    assert blocks["pair_swap"]["triangulation"]["mpjpe_mm"]["mean"] < 2 * tri["mpjpe_mm"]["mean"]
+    assert blocks["pair_swap"]["triangulation"]["reprojection_px"] < 2 * tri["reprojection_px"]
     assert set(report["per_joint_agree"]) >= {"l_wrist", "r_ankle"}
 
 

@@ -198,6 +198,9 @@ def test_every_output_stamp_is_an_input_stamp(harness):
     ({"runtime": "tensorflow"}, "runtime must be"),
     ({"device": "tensorrt", "runtime": "torch"}, "needs runtime onnxruntime"),
     ({"device": "tpu"}, "device must be"),
+    ({"max_people": 0}, "max_people"),
+    ({"max_people": 5000}, "max_people"),
+    ({"association_gate": 25.0}, "association_gate"),
 ])
 def test_invalid_configuration_is_a_clear_startup_error(overrides, fragment):
     context = rclpy.Context()

@@ -40,7 +40,7 @@ MPJPE_KEYS = {"mpjpe_mm": "absolute", "root_rel_mpjpe_mm": "relative", "limbs_mp
 
 
 def run_pair(cam0: CalibratedCamera, cam1: CalibratedCamera, pixels: np.ndarray, confidence: np.ndarray,
-             refiner, min_confidence: float = 0.1, association_max_error_px: float = 25.0,
+             refiner, min_confidence: float = 0.1, association_gate: float = 0.1,
              layout: str = "coco17", guard: EvidenceGuard | None = None) -> tuple[np.ndarray, np.ndarray, str, bool]:
     """Every frame of two views (pixels (2, T, 17, 2) coco17, confidence (2, T, 17)) through `SkeletonPipeline`.
 
@@ -52,7 +52,7 @@ def run_pair(cam0: CalibratedCamera, cam1: CalibratedCamera, pixels: np.ndarray,
     setup = CameraSetup(cam0.model, cam1.model, cam1.cam_from_world.compose(cam0.cam_from_world.inverse()),
                         reference_from_cam0=cam0.cam_from_world.inverse())
     pipeline = SkeletonPipeline(refiner=refiner, default_layout="coco17", min_confidence=min_confidence,
-                                association_max_error_px=association_max_error_px, guard=guard)
+                                association_gate=association_gate, guard=guard)
     if layout != "coco17":
         pixels, confidence = in_layout(pixels, confidence, layout)
     frames = pixels.shape[1]
@@ -166,7 +166,7 @@ def _check_camera_count(count: int) -> None:
 def evaluate_detections(cameras: Sequence[CalibratedCamera], pixels: Sequence[np.ndarray],
                         confidence: Sequence[np.ndarray], refiner, *, lags: Sequence[int] | None
                         = None, max_lag: int = 6, min_confidence: float = 0.1, confident: float = 0.5,
-                        association_max_error_px: float = 25.0, progress: bool = True, layout: str = "coco17",
+                        association_gate: float = 0.1, progress: bool = True, layout: str = "coco17",
                         guard: EvidenceGuard | None = None) -> dict:
     """The whole evaluation from per-camera coco17 detections (T_v, 17, 2) and confidences (T_v, 17), refined in
     `layout` (coco17, or mapped to h36m17) by `refiner` (`LayoutRefiners`, `Refiner` or None) behind `guard`.
@@ -204,7 +204,7 @@ def evaluate_detections(cameras: Sequence[CalibratedCamera], pixels: Sequence[np
     for a, b in tqdm(pairs, desc="pairs", unit="pair", disable=not progress, leave=False):
         others = [v for v in range(len(cameras)) if v not in (a, b)]
         coarse, refined, out_layout, ran = run_pair(cameras[a], cameras[b], pix[[a, b]], conf[[a, b]], refiner,
-                                                    min_confidence, association_max_error_px, layout, guard)
+                                                    min_confidence, association_gate, layout, guard)
         applied |= ran
         reference = triangulate_views([cameras[v] for v in others], pix[others], conf[others], min_confidence)
         reference = in_layout(reference, np.isfinite(reference).all(axis=-1).astype(float), out_layout)[0]

@@ -34,6 +34,8 @@ class NodeDiagnostics:
         self.last_layout = ""
         self.unrefined_frames: Counter = Counter()      # layout -> frames triangulated only (no weights)
         self.guarded_joints = 0                         # refined joints shortened by the do-no-harm guard
+        self.swap_repairs = 0                           # person-views whose left/right labels matching repaired
+        self.dropped_joints = 0                         # joints dropped: the two views disagree far beyond the rest
         self.calibration_ok = False
         self._times_ms: deque[float] = deque(maxlen=timing_window)
         self._problems_at_last_report = sum(self.problems.values())
@@ -56,6 +58,11 @@ class NodeDiagnostics:
         self.guarded_joints += int(guarded_joints)
         if not refined and self.layout_refinement:
             self.unrefined_frames[layout] += 1
+
+    def matching_frame(self, swap_repairs: int, dropped_joints: int) -> None:
+        """Record what cross-view matching repaired in a published frame (detector errors, not input faults)."""
+        self.swap_repairs += int(swap_repairs)
+        self.dropped_joints += int(dropped_joints)
 
     def to_msg(self, stamp_ns: int) -> DiagnosticArray:
         """The current state; also resets the 'since last report' window of the status level."""
@@ -83,6 +90,8 @@ class NodeDiagnostics:
                for layout, on in self.layout_refinement.items()},
             **{f"unrefined_frames_{layout}": n for layout, n in self.unrefined_frames.items()},
             "guarded_joints": self.guarded_joints,
+            "swap_repairs": self.swap_repairs,
+            "dropped_joints": self.dropped_joints,
             "sync_drops": self.problems[Problem.SYNC_DROP],
             **{f"problem_{p.value}": n for p, n in self.problems.items()},
         }

@@ -99,8 +99,11 @@ PARAMETERS: dict[str, ParamSpec] = {
                      restart=True),
     "max_stamp_age": P(1.0, "Skip keypoints older than this (s) against the node clock; 0 disables.",
                        (0.0, 86400.0)),
-    "association_max_error": P(25.0, "Largest median reprojection error (px) to match people across views.",
-                               (0.1, 10000.0)),
+    "association_gate": P(0.1, "Largest median two-view residual to match people across views, as a fraction of "
+                               "the person's size in the image (0 < gate <= 1); a lone person in each view is "
+                               "matched up to 0.35 unless geometry rules it out.", (0.0, 1.0)),
+    "max_people": P(20, "Most people per view and frame; extra detections, least confident first, are dropped and "
+                        "counted (problem_people_over_limit), so no message can stall the node.", (1, 200)),
     "track_max_distance": P(0.5, "Largest mean joint distance (m) to keep a person's id between frames.",
                             (0.01, 100.0)),
     "track_timeout": P(1.0, "Seconds (of stamp time) a person may be unseen before the id is released; ids only "
@@ -233,7 +236,8 @@ class RefinerParams:
     queue_size: int
     input_depth: int
     max_stamp_age: float
-    association_max_error: float
+    association_gate: float
+    max_people: int
     track_max_distance: float
     track_timeout: float
     publish_coarse: bool
@@ -285,7 +289,8 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         identity = np.allclose(poses[0].t, 0) and np.allclose(poses[0].R, np.eye(3))
         _check(identity, "reference_frame is empty (= camera 0's frame), so cam0.translation/rotation must be the "
                          "identity; set reference_frame to the frame those poses are given in")
-    _check(values["association_max_error"] > 0.0, "association_max_error must be > 0 px")
+    _check(values["association_gate"] > 0.0, "association_gate must be in (0, 1] (a fraction of the person's size in "
+                                             "the image)")
     ns = namespace_prefix(namespace)
     naming = TfNaming(values["tf_prefix"].replace(NAMESPACE_FIELD, ns), values["tf_root_format"],
                       values["tf_joint_format"])
@@ -319,7 +324,8 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         min_confidence=float(values["min_confidence"]), min_valid_joints=int(values["min_valid_joints"]),
         sync_slop=float(values["sync_slop"]), queue_size=int(values["queue_size"]),
         input_depth=int(values["input_depth"]),
-        max_stamp_age=float(values["max_stamp_age"]), association_max_error=float(values["association_max_error"]),
+        max_stamp_age=float(values["max_stamp_age"]), association_gate=float(values["association_gate"]),
+        max_people=int(values["max_people"]),
         track_max_distance=float(values["track_max_distance"]), track_timeout=float(values["track_timeout"]),
         publish_coarse=bool(values["publish_coarse"]), publish_markers=bool(values["publish_markers"]),
         publish_tf=bool(values["publish_tf"]), tf_naming=naming, marker_lifetime=float(values["marker_lifetime"]),

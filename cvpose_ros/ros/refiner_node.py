@@ -67,7 +67,8 @@ class RefinerCore:
         self.pipeline.default_layout = new.layout
         self.pipeline.min_confidence = new.min_confidence
         self.pipeline.min_valid_joints = new.min_valid_joints
-        self.pipeline.association_max_error_px = new.association_max_error
+        self.pipeline.set_association_gate(new.association_gate)
+        self.pipeline.max_people = new.max_people
         self.pipeline.guard = new.guard
         self.pipeline.tracker.max_distance_m = new.track_max_distance
         self.pipeline.tracker.timeout_s = new.track_timeout
@@ -82,7 +83,8 @@ class RefinerCore:
         p = self.params
         self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name)
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
-                                         p.association_max_error, p.track_max_distance, p.track_timeout, p.guard)
+                                         p.association_gate, p.track_max_distance, p.track_timeout, p.guard,
+                                         p.max_people)
         self.pipeline.tracker.next_id = getattr(self, "_next_person_id", 0)  # after a cleanup: ids go on growing
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
@@ -289,6 +291,7 @@ class RefinerCore:
         self._publish(result, reference)
         self.diag.frame_done(len(result.refined.track_ids), (time.perf_counter() - start) * 1e3)
         self.diag.layout_frame(result.layout, result.refined_applied, result.guarded_joints)
+        self.diag.matching_frame(result.swap_repairs, result.dropped_joints)
 
     def _publish(self, result: FrameResult, reference: str) -> None:
         refined: Skeletons = result.refined

@@ -16,10 +16,10 @@ import numpy as np
 import yaml
 
 from cvpose_ros import bag_io
-from cvpose_ros.association import match_views
 from cvpose_ros.bag_io import BagError
 from cvpose_ros.camera import CameraError, CameraModel, RigidTransform
-from cvpose_ros.skeleton import H36M17, to_h36m
+from cvpose_ros.cross_view import MatchConfig, match_views
+from cvpose_ros.skeleton import H36M17, get_layout, to_h36m
 from cvpose_ros.synthetic import RigCamera, ViewKeypoints, camera_info_fields
 from training.data.samples import TwoViewSamples, concat_samples
 
@@ -192,18 +192,22 @@ def load_recording(path: str | Path, slop_s: float = 0.01, params_file: str | Pa
     return Recording(cameras, tuple(frame_ids), reference, poses, pairs, truth, truth_frame)
 
 
-def recording_samples(rec: Recording, min_confidence: float = 0.1, max_error_px: float = 25.0,
-                      min_valid_joints: int = 6) -> TwoViewSamples:
-    """One sample per person matched across the views in each pair (people too sparse in a view are skipped)."""
+def recording_samples(rec: Recording, min_confidence: float = 0.1, association_gate: float = 0.1,
+                      min_valid_joints: int = 6, layout: str = "h36m17") -> TwoViewSamples:
+    """One sample per person matched across the views in each pair (people too sparse in a view are skipped);
+    the keypoints are the detector's own (matching only pairs people, it does not edit their samples)."""
     c0, c1 = rec.cameras
     rel = rec.cam1_from_cam0
     kp, conf = [], []
+    config = MatchConfig(gate=association_gate, lone_gate=max(association_gate, MatchConfig.lone_gate),
+                         min_confidence=min_confidence)
     for f0, f1 in rec.pairs:
         ok0 = ((f0.confidence >= min_confidence) & np.isfinite(f0.pixels).all(-1)).sum(-1) >= min_valid_joints
         ok1 = ((f1.confidence >= min_confidence) & np.isfinite(f1.pixels).all(-1)).sum(-1) >= min_valid_joints
         p0, p1 = np.flatnonzero(ok0), np.flatnonzero(ok1)
-        a, b = match_views(c0, c1, rel, f0.pixels[p0], f0.confidence[p0], f0.track_ids[p0],
-                           f1.pixels[p1], f1.confidence[p1], f1.track_ids[p1], max_error_px, min_confidence)
+        match = match_views(c0, c1, rel, f0.pixels[p0], f0.confidence[p0], f0.track_ids[p0],
+                            f1.pixels[p1], f1.confidence[p1], f1.track_ids[p1], get_layout(layout), config)
+        a, b = match.i0, match.i1
         kp.append(np.stack([f0.pixels[p0[a]], f1.pixels[p1[b]]], axis=1))
         conf.append(np.stack([f0.confidence[p0[a]], f1.confidence[p1[b]]], axis=1))
     kp2d = np.concatenate(kp) if kp else np.zeros((0, 2, 17, 2))
@@ -216,11 +220,12 @@ def recording_samples(rec: Recording, min_confidence: float = 0.1, max_error_px:
 
 
 def bag_samples(paths: Sequence[str | Path], slop_s: float = 0.01, params_file: str | Path | None = None,
-                min_confidence: float = 0.1, max_error_px: float = 25.0, layout: str = "h36m17") -> TwoViewSamples:
+                min_confidence: float = 0.1, association_gate: float = 0.1,
+                layout: str = "h36m17") -> TwoViewSamples:
     """Training samples in `layout` from one or more bags of keypoints + camera_info (BagError if none gives a
     sample)."""
-    parts = [recording_samples(load_recording(p, slop_s, params_file, layout), min_confidence, max_error_px)
-             for p in paths]
+    parts = [recording_samples(load_recording(p, slop_s, params_file, layout), min_confidence, association_gate,
+                               layout=layout) for p in paths]
     if not any(len(p) for p in parts):
         raise BagError(f"no person was seen by both cameras in {[str(p) for p in paths]}")
     return concat_samples(parts)
