@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stride", type=int, default=5, help="use every n-th frame (default 5)")
     ap.add_argument("--frames", type=int, default=20, help="frames per camera (default 20)")
     ap.add_argument("--window-aspect", type=float, default=1.0, help="MediaPipe window_aspect (0 = whole image)")
+    ap.add_argument("--rescan", action=argparse.BooleanOptionalAction, default=True, help="MediaPipe rescan")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
     paths = sorted(args.videos.glob("*.mp4"))
@@ -99,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"single-person result vs itself on the frame shifted by {pad} px: median {floor_median:.2f} px "
           f"over {len(floor)} frames", flush=True)
     results: dict = {"frames": count, "stride": args.stride, "window_aspect": args.window_aspect,
+                     "rescan": args.rescan,
                      "reference_shift_median_px": floor_median, "people": {}}
     for people in (1, 2, 3, 4):
         found, total, diffs, times, tracked_switches = 0, 0, [], [], 0
-        with (create_backend("mediapipe", tracking=False, window_aspect=args.window_aspect) as still,
-              create_backend("mediapipe", tracking=True, window_aspect=args.window_aspect) as video):
+        options = {"window_aspect": args.window_aspect, "rescan": args.rescan}
+        with (create_backend("mediapipe", tracking=False, **options) as still,
+              create_backend("mediapipe", tracking=True, **options) as video):
             tracker = PersonTracker()
             last_ids: list[int | None] = [None] * people
             for t in range(count):

