@@ -29,8 +29,8 @@ MIN_JOINT_CONFIDENCE = 0.5
 MATCH_PX = 40.0  # a detection is the reference person when their median joint distance is below this
 
 
-def read_frames(path: Path, stride: int, limit: int) -> list[np.ndarray]:
-    """RGB frames 0, stride, 2*stride, ... of a video."""
+def read_frames(path: Path, stride: int, limit: int, scale: float = 1.0) -> list[np.ndarray]:
+    """RGB frames 0, stride, 2*stride, ... of a video, resized by `scale`."""
     capture = cv2.VideoCapture(str(path))
     frames, index = [], 0
     while len(frames) < limit:
@@ -38,6 +38,8 @@ def read_frames(path: Path, stride: int, limit: int) -> list[np.ndarray]:
         if not ok:
             break
         if index % stride == 0:
+            if scale != 1.0:
+                frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             frames.append(np.ascontiguousarray(frame[..., ::-1]))
         index += 1
     capture.release()
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stride", type=int, default=5, help="use every n-th frame (default 5)")
     ap.add_argument("--frames", type=int, default=20, help="frames per camera (default 20)")
     ap.add_argument("--window-aspect", type=float, default=1.0, help="MediaPipe window_aspect (0 = whole image)")
+    ap.add_argument("--scale", type=float, default=1.0, help="resize frames first (0.5 = 540x960)")
     ap.add_argument("--rescan", action=argparse.BooleanOptionalAction, default=True, help="MediaPipe rescan")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args(argv)
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(paths) < 4:
         print(f"need 4 videos in {args.videos}, found {len(paths)}", file=sys.stderr)
         return 1
-    cams = [read_frames(p, args.stride, args.frames) for p in paths[:4]]
+    cams = [read_frames(p, args.stride, args.frames, args.scale) for p in paths[:4]]
     count = min(len(c) for c in cams)
     print(f"{count} frames x {len(cams)} cameras ({', '.join(p.stem for p in paths[:4])})", flush=True)
 
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     floor_median = float(np.nanmedian(floor)) if floor else float("nan")
     print(f"single-person result vs itself on the frame shifted by {pad} px: median {floor_median:.2f} px "
           f"over {len(floor)} frames", flush=True)
-    results: dict = {"frames": count, "stride": args.stride, "window_aspect": args.window_aspect,
+    results: dict = {"frames": count, "stride": args.stride, "scale": args.scale, "window_aspect": args.window_aspect,
                      "rescan": args.rescan,
                      "reference_shift_median_px": floor_median, "people": {}}
     for people in (1, 2, 3, 4):

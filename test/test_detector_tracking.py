@@ -130,3 +130,25 @@ def test_cameras_get_disjoint_id_blocks():
         a, b = (first_id_for(n) for n in names)
         assert a != b and a >= 0 and b >= 0
         assert max(a, b) + 1_000_000 < 2**31  # int32 on the wire
+
+
+def test_mediapipe_windows_cover_wide_images_only():
+    """Window layout of the MediaPipe backend (pure function, no mediapipe needed)."""
+    from cvpose_ros.detection.mediapipe_backend import merge_window_duplicates, split_windows, touches_inner_edge
+
+    assert split_windows(640, 480, 0.0) == [(0, 0, 640, 480)]
+    assert split_windows(480, 640, 1.0) == [(0, 0, 480, 640)]  # tall: never cut across standing people
+    assert split_windows(640, 480, 1.5) == [(0, 0, 640, 480)]
+    windows = split_windows(4320, 1920, 1.0)
+    assert windows[0][0] == 0 and windows[-1][2] == 4320 and all(w[3] - w[1] == 1920 for w in windows)
+    starts = [w[0] for w in windows]
+    assert max(np.diff(starts)) <= 960  # at least half overlap: anyone narrower than half a window fits in one
+    # a person crossing the cut side (x = 1920) of window (0, 0, 1920, 1920) is flagged; one inside is not
+    inside, cut = person(400, 100, 600)[None], person(1900, 100, 600)[None]
+    assert not touches_inner_edge(inside, (0, 0, 1920, 1920), 4320, 1920)[0]
+    assert touches_inner_edge(cut, (0, 0, 1920, 1920), 4320, 1920)[0]
+    # the same person from two windows: the one clear of a cut side is kept; two people of one window both stay
+    both = np.concatenate([cut, cut + 3.0, person(1000, 100, 600)[None]])
+    conf = np.ones(both.shape[:2])
+    keep = merge_window_duplicates(both, conf, np.array([True, False, False]), np.array([0, 1, 1]))
+    assert sorted(keep.tolist()) == [1, 2]

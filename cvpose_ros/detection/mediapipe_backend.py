@@ -98,9 +98,10 @@ class MediaPipeBackend(DetectorBackend):
     min_tracking_confidence / min_presence_confidence: MediaPipe's thresholds to keep following a person and to
         accept a landmark result (0..1).
     num_poses: the most people the detector passes to the landmark model, per window (bounds the work).
-    window_aspect: images whose long side exceeds this many times the short side are searched in overlapping
-        square windows (side = the short side, half overlap), because the person detector sees the whole image
-        shrunk to 224 x 224 and misses people that come out small; 0 = always the whole image.
+    window_aspect: images wider than this many times their height are searched in overlapping square windows
+        (side = the height, half overlap), because the person detector sees the whole image shrunk to 224 x 224
+        and misses people that come out small; 0 = always the whole image. Tall images are not split (standing
+        people would be cut).
     rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden (filled grey): MediaPipe keeps only
         one of two people whose landmark regions overlap, which happens when people stand about a body height
         apart. Costs a second detector pass (and the landmark model for whoever it finds).
@@ -220,16 +221,14 @@ class MediaPipeBackend(DetectorBackend):
 
 
 def split_windows(width: int, height: int, max_aspect: float) -> list[tuple[int, int, int, int]]:
-    """Windows (x0, y0, x1, y1) covering the image: the whole image when its aspect ratio is at most max_aspect
-    (or max_aspect is 0), else squares of the short side along the long side, overlapping by at least half."""
-    long_side, short_side = max(width, height), min(width, height)
-    if max_aspect <= 0 or long_side <= max_aspect * short_side:
+    """Windows (x0, y0, x1, y1) covering the image: the whole image unless it is wider than max_aspect times its
+    height (max_aspect 0: never), else squares of the image height side by side, overlapping by at least half.
+    Tall images are never cut across: a standing person would be cut in every window."""
+    if max_aspect <= 0 or width <= max_aspect * height:
         return [(0, 0, width, height)]
-    count = int(np.ceil((long_side - short_side) / (short_side / 2.0))) + 1
-    starts = np.round(np.linspace(0, long_side - short_side, count)).astype(int)
-    if width >= height:
-        return [(int(s), 0, int(s) + short_side, height) for s in starts]
-    return [(0, int(s), width, int(s) + short_side) for s in starts]
+    count = int(np.ceil((width - height) / (height / 2.0))) + 1
+    starts = np.round(np.linspace(0, width - height, count)).astype(int)
+    return [(int(s), 0, int(s) + height, height) for s in starts]
 
 
 def touches_inner_edge(keypoints: np.ndarray, window: tuple[int, int, int, int], width: int, height: int,
