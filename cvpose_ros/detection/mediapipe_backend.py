@@ -102,8 +102,8 @@ class MediaPipeBackend(DetectorBackend):
         (side = the height, half overlap), because the person detector sees the whole image shrunk to 224 x 224
         and misses people that come out small; 0 = always the whole image. Tall images are not split (standing
         people would be cut).
-    rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden (filled grey): MediaPipe keeps only
-        one of two people whose landmark regions overlap, which happens when people stand about a body height
+    rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden
+        (filled grey): MediaPipe keeps only one of two people whose landmark regions overlap, which happens when people stand about a body height
         apart. Costs a second detector pass (and the landmark model for whoever it finds).
     """
 
