@@ -103,8 +103,9 @@ class MediaPipeBackend(DetectorBackend):
         and misses people that come out small; 0 = always the whole image. Tall images are not split (standing
         people would be cut).
     rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden
-        (filled grey): MediaPipe keeps only one of two people whose landmark regions overlap, which happens when people stand about a body height
-        apart. Costs a second detector pass (and the landmark model for whoever it finds).
+        (filled grey): MediaPipe keeps only one of two people whose landmark regions overlap, which happens when
+        people stand about a body height apart. Costs a second detector pass (and the landmark model for whoever
+        it finds).
     """
 
     name = "mediapipe"
