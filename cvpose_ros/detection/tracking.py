@@ -72,21 +72,20 @@ class _Tracks:
     visible: np.ndarray    # (T, J) bool
     velocity: np.ndarray   # (T, 2) pixels per frame of the keypoint box centre (smoothed)
     age: np.ndarray        # (T,) frames since last matched (0 = seen in the latest frame)
-    hits: np.ndarray       # (T,) frames matched in total
 
     @classmethod
     def empty(cls, num_joints: int) -> _Tracks:
         return cls(np.zeros(0, np.int64), np.zeros((0, num_joints, 2)), np.zeros((0, num_joints), bool),
-                   np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+                   np.zeros((0, 2)), np.zeros(0, np.int64))
 
     def take(self, index: np.ndarray) -> _Tracks:
         return _Tracks(self.ids[index], self.keypoints[index], self.visible[index], self.velocity[index],
-                       self.age[index], self.hits[index])
+                       self.age[index])
 
     def extend(self, other: _Tracks) -> _Tracks:
         return _Tracks(*(np.concatenate([mine, theirs]) for mine, theirs in
                          ((self.ids, other.ids), (self.keypoints, other.keypoints), (self.visible, other.visible),
-                          (self.velocity, other.velocity), (self.age, other.age), (self.hits, other.hits))))
+                          (self.velocity, other.velocity), (self.age, other.age))))
 
 
 class PersonTracker:
@@ -162,15 +161,14 @@ class PersonTracker:
         ids[cols] = tracks.ids[rows]
 
         # matched tracks take the new pose; joints not seen now keep their last position (moved with the person)
-        centre_old = _box_centres(tracks.keypoints[rows], tracks.visible[rows])
-        centre_new = _box_centres(keypoints[cols], visible[cols])
-        step = (centre_new - centre_old) / (tracks.age[rows] + 1)[:, None]
-        step = np.where(np.isfinite(step), step, 0.0)
+        # velocity from the joints seen both then and now (a joint appearing or vanishing is not motion)
+        shared = (visible[cols] & tracks.visible[rows])[..., None]
+        moved = np.where(shared, keypoints[cols] - tracks.keypoints[rows], 0.0).sum(axis=1)
+        step = moved / np.maximum(shared.sum(axis=1), 1) / (tracks.age[rows] + 1)[:, None]
         tracks.velocity[rows] = 0.5 * tracks.velocity[rows] + 0.5 * step
         shifted = tracks.keypoints[rows] + (step * (tracks.age[rows] + 1)[:, None])[:, None, :]
         tracks.keypoints[rows] = np.where(visible[cols][..., None], keypoints[cols], shifted)
         tracks.visible[rows] = visible[cols] | tracks.visible[rows]
-        tracks.hits[rows] += 1
         tracks.age += 1
         tracks.age[rows] = 0
 
@@ -180,15 +178,10 @@ class PersonTracker:
         ids[new] = np.arange(self.next_id, self.next_id + new.size)
         self.next_id += int(new.size)
         born = _Tracks(ids[new].copy(), keypoints[new].copy(), visible[new].copy(), np.zeros((new.size, 2)),
-                       np.zeros(new.size, np.int64), np.ones(new.size, np.int64))
+                       np.zeros(new.size, np.int64))
         alive = tracks.take(np.flatnonzero(tracks.age <= self.max_age))
         self._tracks = alive.extend(born)
         return ids
-
-
-def _box_centres(keypoints: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    boxes = keypoint_boxes(keypoints, visible)
-    return (boxes[:, :2] + boxes[:, 2:]) / 2.0
 
 
 ID_BLOCK = 1_000_000  # ids one camera can hand out before running into the next camera's block
