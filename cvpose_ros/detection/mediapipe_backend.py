@@ -28,6 +28,7 @@ DEFAULT_NUM_POSES = 4
 DEFAULT_WINDOW_ASPECT = 1.0
 MASK_MIN_VISIBILITY = 0.3  # landmarks that outline a person to hide before the rescan
 MASK_MARGIN = 0.1          # hidden box = landmark box grown by this fraction of its size on each side
+MAX_HIDDEN_SHARE = 0.3     # a rescan finding with more of its landmarks inside hidden boxes is a remnant
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
 LANDMARKS_FILE = "modules/pose_landmark/pose_landmark_full.tflite"
 # Input normalisation of the two models (value = (pixel - mean) / std), as the legacy graphs configure them:
@@ -155,11 +156,15 @@ class MediaPipeBackend(DetectorBackend):
         if not self.tracking:
             return self._landmarker
         key = (search, *window)
-        if key not in self._window_landmarkers:
-            first = not self._window_landmarkers  # the one built at start-up serves the first window
-            self._window_landmarkers[key] = (self._landmarker if first else
-                                             self._vision.PoseLandmarker.create_from_options(self._options))
+        if key not in self._window_landmarkers:  # (the one built at start-up serves still images only)
+            self._window_landmarkers[key] = self._vision.PoseLandmarker.create_from_options(self._options)
         return self._window_landmarkers[key]
+
+    def _forget_other_windows(self, windows: list[tuple[int, int, int, int]]) -> None:
+        """Close the video-mode landmarkers of windows this image does not have (the image size changed): their
+        previous frame was a different picture, and they would follow it into this one."""
+        for key in [k for k in self._window_landmarkers if tuple(k[1:]) not in windows]:
+            self._window_landmarkers.pop(key).close()
 
     def _detect_window(self, image: np.ndarray, window: tuple[int, int, int, int], stamp_ms: int,
                        search: int) -> np.ndarray:
@@ -195,13 +200,17 @@ class MediaPipeBackend(DetectorBackend):
         image = check_rgb_image(image_rgb)
         height, width = image.shape[:2]
         windows = split_windows(width, height, self.window_aspect)
+        if self.tracking:
+            self._forget_other_windows(windows)
         stamp_ms = self._timestamp_ms() if self.tracking else 0
         raw = self._search(image, windows, stamp_ms, 0)
         if self.rescan and 0 < raw.shape[0] < self.num_poses:
             # MediaPipe drops a person whose landmark region overlaps another's (people standing about a body
             # height apart): hide everyone found and look again
-            hidden = mask_people(image, raw[..., :2], raw[..., 2] > MASK_MIN_VISIBILITY)
+            hidden, boxes = mask_people(image, raw[..., :2], raw[..., 2] > MASK_MIN_VISIBILITY)
             more = self._search(hidden, windows, stamp_ms, 1)
+            # someone found mostly inside a hidden box is a remnant of a hidden person (an arm left outside it)
+            more = more[inside_boxes(more[..., :2], more[..., 2] > MASK_MIN_VISIBILITY, boxes) <= MAX_HIDDEN_SHARE]
             if more.shape[0]:
                 source = np.concatenate([np.zeros(raw.shape[0], int), np.ones(more.shape[0], int)])
                 both = np.concatenate([raw, more])
@@ -213,8 +222,7 @@ class MediaPipeBackend(DetectorBackend):
         return Detections(keypoints, confidence, confidence.mean(axis=1))
 
     def close(self) -> None:
-        landmarkers = {id(m): m for m in (getattr(self, "_landmarker", None),
-                                          *getattr(self, "_window_landmarkers", {}).values())}.values()
+        landmarkers = [getattr(self, "_landmarker", None), *getattr(self, "_window_landmarkers", {}).values()]
         self._landmarker, self._window_landmarkers = None, {}
         for landmarker in landmarkers:
             if landmarker is not None:
@@ -251,16 +259,25 @@ def touches_inner_edge(keypoints: np.ndarray, window: tuple[int, int, int, int],
     return cut
 
 
-def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    """A copy of the image with each person's landmark box (P, L, 2 / P, L; grown by MASK_MARGIN) filled grey."""
+def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of the image with each person's landmark box (P, L, 2 / P, L; grown by MASK_MARGIN) filled grey,
+    and those boxes (P, 4)."""
     hidden = image.copy()
     height, width = image.shape[:2]
     boxes = keypoint_boxes(landmarks, visible)
     grow = np.concatenate([-(boxes[:, 2:] - boxes[:, :2]), boxes[:, 2:] - boxes[:, :2]], axis=1) * MASK_MARGIN
     limits = np.array([width, height, width, height])
-    for x0, y0, x1, y1 in np.clip(np.nan_to_num(boxes + grow, nan=0.0), 0, limits).astype(int):
+    boxes = np.clip(np.nan_to_num(boxes + grow, nan=0.0), 0, limits).astype(int)
+    for x0, y0, x1, y1 in boxes:
         hidden[y0:y1, x0:x1] = 127
-    return hidden
+    return hidden, boxes
+
+
+def inside_boxes(landmarks: np.ndarray, visible: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(P,) share of each person's visible landmarks (P, L, 2) that lie inside any of the boxes (B, 4)."""
+    x, y = landmarks[..., 0, None], landmarks[..., 1, None]  # (P, L, 1)
+    inside = ((x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])).any(axis=-1)
+    return (inside & visible).sum(axis=1) / np.maximum(visible.sum(axis=1), 1)
 
 
 def merge_window_duplicates(keypoints: np.ndarray, confidence: np.ndarray, at_edge: np.ndarray,
