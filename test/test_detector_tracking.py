@@ -137,7 +137,7 @@ def test_mediapipe_windows_cover_wide_images_only():
     from cvpose_ros.detection.mediapipe_backend import merge_window_duplicates, split_windows, touches_inner_edge
 
     assert split_windows(640, 480, 0.0) == [(0, 0, 640, 480)]
-    assert split_windows(480, 640, 1.0) == [(0, 0, 480, 640)]  # tall: never cut across standing people
+    assert split_windows(480, 640, 1.0) == [(0, 0, 480, 480), (0, 160, 480, 640)]  # portrait: cut across
     assert split_windows(640, 480, 1.5) == [(0, 0, 640, 480)]
     windows = split_windows(4320, 1920, 1.0)
     assert windows[0][0] == 0 and windows[-1][2] == 4320 and all(w[3] - w[1] == 1920 for w in windows)

@@ -84,8 +84,8 @@ PARAMETER_DOCS: dict[str, str] = {
     "box_padding": "top-down box enlargement before cropping (RTMPose uses 1.25)",
     "nms_iou": "YOLO-pose non-maximum suppression IoU threshold",
     "mediapipe_tracking": "MediaPipe: follow the people between frames (video); false = every image on its own",
-    "mediapipe_window_aspect": "MediaPipe: search images wider than this many heights in overlapping square "
-                               "windows (finds people the 224 px detector misses); 0 = never",
+    "mediapipe_window_aspect": "MediaPipe: search images whose long side exceeds this many short sides in "
+                               "overlapping square windows (finds people the 224 px detector misses); 0 = never",
     "mediapipe_rescan": "MediaPipe: search again with everyone found hidden (it drops one of two people standing "
                         "about a body height apart); false = one pass, faster",
     "person_model_path": "ONNX person detector (YOLO-family or mmdeploy export) run before a top-down ONNX pose "

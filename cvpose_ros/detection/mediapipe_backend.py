@@ -28,7 +28,6 @@ DEFAULT_NUM_POSES = 4
 DEFAULT_WINDOW_ASPECT = 1.0
 MASK_MIN_VISIBILITY = 0.3  # landmarks that outline a person to hide before the rescan
 MASK_MARGIN = 0.1          # hidden box = landmark box grown by this fraction of its size on each side
-MAX_HIDDEN_SHARE = 0.3     # a rescan finding with more of its landmarks inside hidden boxes is a remnant
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
 LANDMARKS_FILE = "modules/pose_landmark/pose_landmark_full.tflite"
 # Input normalisation of the two models (value = (pixel - mean) / std), as the legacy graphs configure them:
@@ -99,10 +98,9 @@ class MediaPipeBackend(DetectorBackend):
     min_tracking_confidence / min_presence_confidence: MediaPipe's thresholds to keep following a person and to
         accept a landmark result (0..1).
     num_poses: the most people the detector passes to the landmark model, per window (bounds the work).
-    window_aspect: images wider than this many times their height are searched in overlapping square windows
-        (side = the height, half overlap), because the person detector sees the whole image shrunk to 224 x 224
-        and misses people that come out small; 0 = always the whole image. Tall images are not split (standing
-        people would be cut).
+    window_aspect: images whose long side exceeds this many short sides are searched in overlapping square
+        windows (side = the short side, half overlap), because the person detector sees the whole image shrunk to
+        224 x 224 and misses people that come out small; 0 = always the whole image.
     rescan: when someone but fewer than num_poses people were found, search again with everyone found hidden
         (filled grey): MediaPipe keeps only one of two people whose landmark regions overlap, which happens when
         people stand about a body height apart. Costs a second detector pass (and the landmark model for whoever
@@ -207,10 +205,8 @@ class MediaPipeBackend(DetectorBackend):
         if self.rescan and 0 < raw.shape[0] < self.num_poses:
             # MediaPipe drops a person whose landmark region overlaps another's (people standing about a body
             # height apart): hide everyone found and look again
-            hidden, boxes = mask_people(image, raw[..., :2], raw[..., 2] > MASK_MIN_VISIBILITY)
+            hidden = mask_people(image, raw[..., :2], raw[..., 2] > MASK_MIN_VISIBILITY)
             more = self._search(hidden, windows, stamp_ms, 1)
-            # someone found mostly inside a hidden box is a remnant of a hidden person (an arm left outside it)
-            more = more[inside_boxes(more[..., :2], more[..., 2] > MASK_MIN_VISIBILITY, boxes) <= MAX_HIDDEN_SHARE]
             if more.shape[0]:
                 source = np.concatenate([np.zeros(raw.shape[0], int), np.ones(more.shape[0], int)])
                 both = np.concatenate([raw, more])
@@ -230,14 +226,17 @@ class MediaPipeBackend(DetectorBackend):
 
 
 def split_windows(width: int, height: int, max_aspect: float) -> list[tuple[int, int, int, int]]:
-    """Windows (x0, y0, x1, y1) covering the image: the whole image unless it is wider than max_aspect times its
-    height (max_aspect 0: never), else squares of the image height side by side, overlapping by at least half.
-    Tall images are never cut across: a standing person would be cut in every window."""
-    if max_aspect <= 0 or width <= max_aspect * height:
+    """Windows (x0, y0, x1, y1) covering the image: the whole image when its long side is at most max_aspect
+    times its short side (or max_aspect is 0), else squares of the short side along the long side, overlapping by
+    at least half."""
+    long_side, short_side = max(width, height), min(width, height)
+    if max_aspect <= 0 or long_side <= max_aspect * short_side:
         return [(0, 0, width, height)]
-    count = int(np.ceil((width - height) / (height / 2.0))) + 1
-    starts = np.round(np.linspace(0, width - height, count)).astype(int)
-    return [(int(s), 0, int(s) + height, height) for s in starts]
+    count = int(np.ceil((long_side - short_side) / (short_side / 2.0))) + 1
+    starts = np.round(np.linspace(0, long_side - short_side, count)).astype(int)
+    if width >= height:
+        return [(int(s), 0, int(s) + short_side, height) for s in starts]
+    return [(0, int(s), width, int(s) + short_side) for s in starts]
 
 
 def touches_inner_edge(keypoints: np.ndarray, window: tuple[int, int, int, int], width: int, height: int,
@@ -259,9 +258,8 @@ def touches_inner_edge(keypoints: np.ndarray, window: tuple[int, int, int, int],
     return cut
 
 
-def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A copy of the image with each person's landmark box (P, L, 2 / P, L; grown by MASK_MARGIN) filled grey,
-    and those boxes (P, 4)."""
+def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """A copy of the image with each person's landmark box (P, L, 2 / P, L; grown by MASK_MARGIN) filled grey."""
     hidden = image.copy()
     height, width = image.shape[:2]
     boxes = keypoint_boxes(landmarks, visible)
@@ -270,14 +268,7 @@ def mask_people(image: np.ndarray, landmarks: np.ndarray, visible: np.ndarray) -
     boxes = np.clip(np.nan_to_num(boxes + grow, nan=0.0), 0, limits).astype(int)
     for x0, y0, x1, y1 in boxes:
         hidden[y0:y1, x0:x1] = 127
-    return hidden, boxes
-
-
-def inside_boxes(landmarks: np.ndarray, visible: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """(P,) share of each person's visible landmarks (P, L, 2) that lie inside any of the boxes (B, 4)."""
-    x, y = landmarks[..., 0, None], landmarks[..., 1, None]  # (P, L, 1)
-    inside = ((x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])).any(axis=-1)
-    return (inside & visible).sum(axis=1) / np.maximum(visible.sum(axis=1), 1)
+    return hidden
 
 
 def merge_window_duplicates(keypoints: np.ndarray, confidence: np.ndarray, at_edge: np.ndarray,
