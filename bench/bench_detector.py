@@ -1,7 +1,9 @@
 """Detector time per image per backend on this machine (CPU unless --device says otherwise).
 
 Measures, after warm-up, the median and 90th percentile of `backend.detect()` plus post-processing for:
-- MediaPipe BlazePose full on a real photo (scikit-image's astronaut, 512 x 512), per image and in tracking mode;
+- MediaPipe BlazePose full on a real photo (scikit-image's astronaut, 512 x 512) and on 3 copies side by side,
+  per image and in tracking mode, against the single-person setting in the same process (ratio);
+- the 2D tracker's update for 3 people;
 - ONNX Runtime with the tiny test models and with random-weight networks of realistic size
   (RTMPose-like SimCC at 256 x 192, YOLO-pose-n-like at 640 x 640), on a 640 x 480 image;
 - image conversion: raw rgb8/bgr8 messages and JPEG decoding at 640 x 480 and 1280 x 720.
@@ -61,19 +63,55 @@ def detect_and_finalize(backend, image: np.ndarray) -> Callable[[], object]:
     return lambda: finalize(backend.detect(image), width, height, "coco17", 0.3)
 
 
+def tiled_photo(photo: np.ndarray, people: int) -> np.ndarray:
+    """`people` copies of the photo side by side (every other one mirrored) with grey gaps of half a photo."""
+    gap = np.full((photo.shape[0], photo.shape[1] // 2, 3), 127, np.uint8)
+    tiles = [part for i in range(people) for part in ((photo[:, ::-1] if i % 2 else photo), gap)][:-1]
+    return np.ascontiguousarray(np.concatenate(tiles, axis=1))
+
+
 def bench_mediapipe(runs: int, results: list[dict]) -> None:
+    """Single-person baseline (1 pose, whole image, one pass) against the multi-person defaults at 1 and 3
+    people, still images and video; ratio = time / baseline time, measured in this process."""
     if importlib.util.find_spec("mediapipe") is None:
         print("mediapipe not installed: skipped (pip install 'cvpose_ros[mediapipe]')")
         return
     from skimage import data
 
     photo = data.astronaut()
+    single = {"num_poses": 1, "window_aspect": 0.0, "rescan": False}
+    cases = [("single-person baseline (1 pose, whole image, one pass)", single, 1),
+             ("multi-person defaults", {}, 1), ("multi-person defaults", {}, 3)]
     for tracking in (False, True):
-        with create_backend("mediapipe", tracking=tracking) as backend:
-            median, p90 = time_ms(detect_and_finalize(backend, photo), runs)
-        label = "tracking (video)" if tracking else "per image (detector + landmarks)"
-        results.append({"backend": "mediapipe", "model": f"BlazePose full, {label}", "image": "512x512 photo",
-                        "median_ms": median, "p90_ms": p90})
+        mode = "video" if tracking else "per image"
+        baseline = None
+        for label, options, people in cases:
+            image = photo if people == 1 else tiled_photo(photo, people)
+            with create_backend("mediapipe", tracking=tracking, **options) as backend:
+                found = backend.detect(image).num_people
+                median, p90 = time_ms(detect_and_finalize(backend, image), runs)
+            baseline = baseline or median
+            results.append({"backend": "mediapipe", "model": f"BlazePose full, {label}, {mode}",
+                            "image": f"{image.shape[1]}x{image.shape[0]} {people}p", "median_ms": median,
+                            "p90_ms": p90, "ratio": median / baseline, "people_found": found})
+
+
+def bench_tracker(runs: int, results: list[dict]) -> None:
+    """PersonTracker.update for 3 people walking (17 joints), per frame."""
+    from cvpose_ros.detection.tracking import PersonTracker
+
+    rng = np.random.default_rng(0)
+    template = rng.uniform(0, 300, (17, 2))
+    tracker, step = PersonTracker(), [0]
+
+    def update() -> None:
+        step[0] += 1
+        people = np.stack([template + [400 * k + 2 * step[0], 50] for k in range(3)])
+        tracker.update(people + rng.normal(0, 2, people.shape), np.ones((3, 17)))
+
+    median, p90 = time_ms(update, max(runs, 50))
+    results.append({"backend": "tracking", "model": "PersonTracker.update, 3 people", "image": "-",
+                    "median_ms": median, "p90_ms": p90})
 
 
 def bench_onnx(runs: int, device: str, results: list[dict], user_model: Path | None = None) -> None:
@@ -126,12 +164,15 @@ def main() -> None:
     args = parser.parse_args()
     results: list[dict] = []
     bench_mediapipe(args.runs, results)
+    bench_tracker(args.runs, results)
     bench_onnx(args.runs, args.device, results, args.model)
     bench_conversion(args.runs, results)
     print(f"machine: {machine()}")
-    print(f"{'backend':<14} {'model / case':<62} {'image':<13} {'median ms':>9} {'p90 ms':>8}")
+    print(f"{'backend':<14} {'model / case':<76} {'image':<15} {'median ms':>9} {'p90 ms':>8} {'ratio':>6}")
     for r in results:
-        print(f"{r['backend']:<14} {r['model']:<62} {r['image']:<13} {r['median_ms']:>9.2f} {r['p90_ms']:>8.2f}")
+        ratio = f"{r['ratio']:>6.2f}" if "ratio" in r else f"{'':>6}"
+        print(f"{r['backend']:<14} {r['model']:<76} {r['image']:<15} {r['median_ms']:>9.2f} {r['p90_ms']:>8.2f} "
+              f"{ratio}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
 

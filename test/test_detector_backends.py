@@ -35,7 +35,14 @@ def test_config_maps_parameters_to_backend_options():
     assert onnx["score_threshold"] == 0.6 and onnx["iou_threshold"] == 0.45
     whole_image = DetectorConfig(backend="onnx", model_path="m.onnx").backend_options()
     assert whole_image["box"] is None and whole_image["input_size"] is None
-    assert DetectorConfig().backend_options() == {"tracking": True, "min_detection_confidence": 0.3}
+    assert DetectorConfig().backend_options() == {"tracking": True, "min_detection_confidence": 0.3,
+                                                  "num_poses": 4, "window_aspect": 1.0, "rescan": True}
+    assert DetectorConfig(max_people=2).backend_options()["num_poses"] == 2  # max_people bounds MediaPipe's work
+    assert whole_image["person_model_path"] is None
+    chained = DetectorConfig(backend="onnx", model_path="m.onnx", person_model_path="people.onnx")
+    assert chained.backend_options()["person_model_path"] == "people.onnx"
+    assert DetectorConfig(track_max_age=3, track_min_similarity=0.5).tracker_options() == {
+        "max_age": 3, "min_similarity": 0.5}
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -48,6 +55,11 @@ def test_config_maps_parameters_to_backend_options():
     ({"nms_iou": 0.0}, "nms_iou"),
     ({"queue_depth": 0}, "queue_depth"),
     ({"device": "tpu"}, "device must be one of"),
+    ({"mediapipe_window_aspect": 0.5}, "mediapipe_window_aspect"),
+    ({"person_model_path": "people.onnx"}, "person_model_path needs backend 'onnx'"),
+    ({"track_max_age": -1}, "track_max_age"),
+    ({"track_min_similarity": 0.0}, "track_min_similarity"),
+    ({"track_id_start": -2}, "track_id_start"),
 ])
 def test_invalid_settings_raise_one_clear_error(settings, message):
     with pytest.raises(ValueError, match=message):

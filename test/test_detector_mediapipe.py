@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
-pytest.importorskip("mediapipe")
+from cvpose_ros.detection import DetectorError, create_backend, finalize  # before mediapipe: its protobuf shim
+from cvpose_ros.skeleton import COCO17
+
+if importlib.util.find_spec("mediapipe") is None:
+    pytest.skip("the optional extra 'mediapipe' is not installed", allow_module_level=True)
 skimage_data = pytest.importorskip("skimage.data")
 
-from cvpose_ros.detection import DetectorError, create_backend, finalize  # noqa: E402
-from cvpose_ros.skeleton import COCO17  # noqa: E402
 
 J = {name: i for i, name in enumerate(COCO17.joint_names)}
 
@@ -38,7 +42,7 @@ def backend():
 def test_astronaut_photo_gives_a_plausible_person(backend):
     image = skimage_data.astronaut()  # 512 x 512 RGB, upper body of a person facing the camera
     raw = backend.detect(image)
-    assert raw.num_people == 1 and raw.layout == "coco17" and not backend.multi_person
+    assert raw.num_people == 1 and raw.layout == "coco17" and backend.multi_person
     det = finalize(raw, image.shape[1], image.shape[0])
     assert_plausible_upper_body(det.keypoints[0], det.confidence[0], 512, 512)
     # the legs are outside the photo: they must not come out as confident joints
@@ -63,3 +67,64 @@ def test_tracking_mode_and_bad_settings():
     assert np.abs(first.keypoints[0, face] - second.keypoints[0, face]).max() < 5.0
     with pytest.raises(DetectorError, match="min_detection_confidence"):
         create_backend("mediapipe", min_detection_confidence=1.5)
+    with pytest.raises(DetectorError, match="num_poses"):
+        create_backend("mediapipe", num_poses=0)
+    with pytest.raises(DetectorError, match="window_aspect"):
+        create_backend("mediapipe", window_aspect=0.5)
+
+
+def tiled_people(count: int) -> tuple[np.ndarray, list[int]]:
+    """`count` copies of the photo side by side (every other one mirrored), grey gaps between; x offsets."""
+    photo = skimage_data.astronaut()
+    gap = np.full((512, 256, 3), 127, np.uint8)
+    tiles, offsets, x = [], [], 0
+    for i in range(count):
+        tiles += [photo[:, ::-1] if i % 2 else photo, gap]
+        offsets.append(x)
+        x += 512 + 256
+    return np.ascontiguousarray(np.concatenate(tiles[:-1], axis=1)), offsets
+
+
+def test_every_person_of_a_tiled_image_is_found_where_the_single_person_result_puts_them(backend):
+    """2 and 3 people side by side: one detection per tile, each matching the single-person result on that tile
+    (mirrored back for the mirrored copies)."""
+    reference = backend.detect(skimage_data.astronaut())
+    face = [J["nose"], J["l_eye"], J["r_eye"], J["l_shoulder"], J["r_shoulder"]]
+    for count in (2, 3):
+        image, offsets = tiled_people(count)
+        det = finalize(backend.detect(image), image.shape[1], image.shape[0])
+        assert det.num_people == count, f"{count} people: found {det.num_people}"
+        centres = np.sort(np.nanmedian(det.keypoints[:, face, 0], axis=1))
+        for i, (centre, offset) in enumerate(zip(centres, offsets, strict=True)):
+            assert offset < centre < offset + 512
+            person = det.keypoints[np.argmin(np.abs(np.nanmedian(det.keypoints[:, face, 0], axis=1) - centre))]
+            expected = reference.keypoints[0, face].copy()
+            if i % 2:  # mirrored copy: x flips, left and right swap
+                expected[:, 0] = 511 - expected[:, 0]
+                expected = expected[[0, 2, 1, 4, 3]]
+            assert np.median(np.linalg.norm(person[face] - expected - [offset, 0], axis=1)) < 12.0
+
+
+def test_max_people_bounds_the_search_and_video_mode_follows_everyone():
+    two, _ = tiled_people(2)
+    for num_poses, expected in ((1, 1), (4, 2)):  # whole image: num_poses bounds the people found
+        with create_backend("mediapipe", tracking=False, num_poses=num_poses, window_aspect=0.0) as whole:
+            assert whole.detect(two).num_people == expected
+    image, _ = tiled_people(3)
+    with create_backend("mediapipe", tracking=True) as video:
+        counts = [video.detect(image).num_people for _ in range(3)]
+    assert counts == [3, 3, 3]
+
+
+def test_people_standing_close_are_found_by_the_rescan():
+    """Two copies of the photo touching: MediaPipe alone keeps one of the two overlapping landmark regions; the
+    second search with the first person hidden finds the other."""
+    photo = skimage_data.astronaut()
+    pair = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], axis=1))
+    found = {}
+    for rescan in (False, True):
+        with create_backend("mediapipe", tracking=False, window_aspect=0.0, rescan=rescan) as detector:
+            found[rescan] = finalize(detector.detect(pair), 1024, 512)
+    assert found[False].num_people == 1 and found[True].num_people == 2
+    nose_x = np.sort(found[True].keypoints[:, J["nose"], 0])
+    assert nose_x[0] < 512 < nose_x[1]

@@ -190,3 +190,61 @@ def test_clear_errors(models, tmp_path):
     with pytest.raises(DetectorError, match="onnxruntime-gpu"):
         providers_for("cuda", ["CPUExecutionProvider"])
     assert providers_for("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+
+
+def person_detector_rows(boxes_scores: list[tuple[tuple[float, float, float, float], float, int]],
+                         classes: int = 3, anchors: int = 50) -> np.ndarray:
+    """YOLO detection output (4 + classes, anchors): cx, cy, w, h, then one score per class; empty anchors 0."""
+    rows = np.zeros((4 + classes, anchors), np.float32)
+    for i, ((x0, y0, x1, y1), score, label) in enumerate(boxes_scores):
+        rows[:4, i] = ((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0)
+        rows[4 + label, i] = score
+    return rows
+
+
+def two_red_blobs(height: int = 480, width: int = 640) -> np.ndarray:
+    """Two 'people': red squares centred at (160, 240) and (480, 200) in a 640 x 480 image."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[232:248, 152:168] = (255, 0, 0)
+    image[192:208, 472:488] = (255, 0, 0)
+    return image
+
+
+def test_top_down_model_runs_once_per_detected_person(models):
+    """A person detector (constant YOLO output, 640 x 640 input = the image letterboxed with 80 px at the top)
+    gives two person boxes, a box of another class and a duplicate; the probe pose model then finds each
+    person's own red square inside their box."""
+    pad = 80.0  # (640 - 480) / 2, scale 1
+    rows = person_detector_rows([((100, 140 + pad, 220, 340 + pad), 0.9, 0),   # around blob 1
+                                 ((420, 100 + pad, 540, 300 + pad), 0.8, 0),   # around blob 2
+                                 ((104, 142 + pad, 222, 338 + pad), 0.7, 0),   # duplicate of the first: NMS
+                                 ((300, 0 + pad, 400, 100 + pad), 0.95, 2)])   # not a person
+    detector = yolo_pose_constant_model(models["folder"] / "people.onnx", rows)
+    backend = create_backend("onnx", model_path=str(models["simcc"]), person_model_path=str(detector),
+                             score_threshold=0.5)
+    assert backend.multi_person and backend.person_detector is not None
+    det = backend.detect(two_red_blobs())
+    assert det.num_people == 2
+    np.testing.assert_allclose(det.scores, [0.9, 0.8], atol=1e-6)
+    for found, centre in zip(det.keypoints, ((159.5, 239.5), (479.5, 199.5)), strict=True):
+        assert np.all(np.abs(found - centre) <= 8.5)  # on the person's own square, not the other one
+    # without the person detector the whole image is one crop: one person
+    assert create_backend("onnx", model_path=str(models["simcc"])).detect(two_red_blobs()).num_people == 1
+
+
+def test_person_detector_output_formats_and_errors(models, tmp_path):
+    from cvpose_ros.detection.person_detector import decode_person_boxes
+
+    final = np.array([[10, 20, 110, 220, 0.8, 0], [5, 5, 50, 50, 0.9, 1], [0, 0, 30, 30, 0.2, 0]], np.float32)
+    boxes, scores = decode_person_boxes(final, 0, 0.3, 0.45)  # (N, 6): NMS already inside the model
+    np.testing.assert_allclose(boxes, [[10, 20, 110, 220]]) and np.testing.assert_allclose(scores, [0.8])
+    rows = person_detector_rows([((10, 20, 110, 220), 0.6, 0)], classes=1, anchors=8)
+    boxes, _ = decode_person_boxes(rows.T, 0, 0.3, 0.45)  # transposed (anchors, 5)
+    np.testing.assert_allclose(boxes, [[10, 20, 110, 220]], atol=1e-4)
+    with pytest.raises(ValueError, match="no class 3"):
+        decode_person_boxes(rows, 3, 0.3, 0.45)
+    with pytest.raises(DetectorError, match="person detector model file not found"):
+        create_backend("onnx", model_path=str(models["simcc"]), person_model_path=str(tmp_path / "none.onnx"))
+    yolo = yolo_pose_constant_model(models["folder"] / "y2.onnx", np.zeros((56, 10), np.float32))
+    with pytest.raises(DetectorError, match="top-down"):
+        create_backend("onnx", model_path=str(yolo), person_model_path=str(yolo))

@@ -9,8 +9,10 @@ from typing import Any
 
 from cvpose_ros.detection.backend import Detections, DetectorBackend, DetectorError
 from cvpose_ros.detection.postprocess import finalize
+from cvpose_ros.detection.protobuf_compat import install_protobuf_compat
 
 BACKENDS = ("mediapipe", "onnx")
+install_protobuf_compat()  # before anyone imports mediapipe (see protobuf_compat.py)
 
 __all__ = ["BACKENDS", "Detections", "DetectorBackend", "DetectorError", "create_backend", "finalize"]
 
@@ -18,9 +20,10 @@ __all__ = ["BACKENDS", "Detections", "DetectorBackend", "DetectorError", "create
 def create_backend(name: str, **options: Any) -> DetectorBackend:
     """Create the backend called `name` ('mediapipe' or 'onnx') with its keyword options.
 
-    mediapipe: tracking, min_detection_confidence, min_tracking_confidence (see MediaPipeBackend).
+    mediapipe: tracking, min_detection_confidence, min_tracking_confidence, min_presence_confidence, num_poses,
+        window_aspect (see MediaPipeBackend).
     onnx: model_path (required), model_type, device, input_size, mean, std, score_threshold, iou_threshold, box,
-        box_padding, num_threads (see OnnxBackend).
+        box_padding, num_threads, person_model_path, person_class (see OnnxBackend).
     Raises DetectorError for an unknown name, a missing optional extra or a bad model.
     """
     if name == "mediapipe":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from cvpose_ros.detection import BACKENDS
+from cvpose_ros.detection.mediapipe_backend import DEFAULT_NUM_POSES
 from cvpose_ros.detection.onnx_backend import DEVICES, MODEL_TYPES
 from cvpose_ros.detection.postprocess import OUTPUT_LAYOUTS
 
@@ -31,6 +32,13 @@ class DetectorConfig:
     box_padding: float = 1.25
     nms_iou: float = 0.45
     mediapipe_tracking: bool = True
+    mediapipe_window_aspect: float = 1.0
+    mediapipe_rescan: bool = True
+    person_model_path: str = ""
+    track: bool = True
+    track_max_age: int = 15
+    track_min_similarity: float = 0.3
+    track_id_start: int = -1
     use_cv_bridge: bool = True
     queue_depth: int = 1
     diagnostics_period: float = 1.0
@@ -43,13 +51,19 @@ class DetectorConfig:
     def backend_options(self) -> dict[str, Any]:
         """Keyword options for `cvpose_ros.detection.create_backend(self.backend, ...)`."""
         if self.backend == "mediapipe":
-            return {"tracking": self.mediapipe_tracking, "min_detection_confidence": self.min_confidence}
+            return {"tracking": self.mediapipe_tracking, "min_detection_confidence": self.min_confidence,
+                    "num_poses": self.max_people or DEFAULT_NUM_POSES, "window_aspect": self.mediapipe_window_aspect,
+                    "rescan": self.mediapipe_rescan}
         has_box = self.box[2] > self.box[0] and self.box[3] > self.box[1]
         return {"model_path": self.model_path, "model_type": self.model_type, "device": self.device,
                 "input_size": tuple(self.input_size) if min(self.input_size) > 0 else None,
                 "score_threshold": self.min_confidence, "iou_threshold": self.nms_iou,
                 "box": tuple(self.box) if has_box else None, "box_padding": self.box_padding,
-                "num_threads": self.num_threads}
+                "num_threads": self.num_threads, "person_model_path": self.person_model_path or None}
+
+    def tracker_options(self) -> dict[str, Any]:
+        """Keyword options for `cvpose_ros.detection.tracking.PersonTracker` (first_id is the node's choice)."""
+        return {"max_age": self.track_max_age, "min_similarity": self.track_min_similarity}
 
 
 PARAMETER_DOCS: dict[str, str] = {
@@ -59,7 +73,8 @@ PARAMETER_DOCS: dict[str, str] = {
     "output_layout": f"published joint layout: one of {OUTPUT_LAYOUTS}",
     "min_confidence": "minimum person score 0..1 to publish a person (also MediaPipe's detection and YOLO's box "
                       "threshold at start-up)",
-    "max_people": "publish at most this many people per image, best first (0 = no limit)",
+    "max_people": "publish at most this many people per image, best first (0 = no limit); MediaPipe looks for "
+                  f"this many per window, fixed at start-up (0 = {DEFAULT_NUM_POSES})",
     "use_compressed": "subscribe to image/compressed (JPEG/PNG) instead of image",
     "frame_id": "frame_id of the output (empty = copy the image's)",
     "device": f"ONNX Runtime device: one of {DEVICES}",
@@ -68,7 +83,18 @@ PARAMETER_DOCS: dict[str, str] = {
     "box": "person box [x0, y0, x1, y1] in pixels for top-down ONNX models (all zero = whole image)",
     "box_padding": "top-down box enlargement before cropping (RTMPose uses 1.25)",
     "nms_iou": "YOLO-pose non-maximum suppression IoU threshold",
-    "mediapipe_tracking": "MediaPipe: follow the person between frames (video); false = every image on its own",
+    "mediapipe_tracking": "MediaPipe: follow the people between frames (video); false = every image on its own",
+    "mediapipe_window_aspect": "MediaPipe: search images whose long side exceeds this many short sides in "
+                               "overlapping square windows (finds people the 224 px detector misses); 0 = never",
+    "mediapipe_rescan": "MediaPipe: search again with everyone found hidden (it drops one of two people standing "
+                        "about a body height apart); false = one pass, faster",
+    "person_model_path": "ONNX person detector (YOLO-family or mmdeploy export) run before a top-down ONNX pose "
+                         "model, one pose per person box; empty = box / whole image",
+    "track": "give people per-camera track ids stable across frames (-1 when false)",
+    "track_max_age": "frames a person not seen keeps their track id before it is dropped",
+    "track_min_similarity": "lowest keypoint/box similarity 0..1 accepted as the same person between frames",
+    "track_id_start": "first track id of this camera (-1 = derived from the node's namespace, so two cameras "
+                      "never share ids)",
     "use_cv_bridge": "convert images with cv_bridge when it is importable",
     "queue_depth": "input queue depth (sensor-data QoS, best effort); 1 = always the newest image",
     "diagnostics_period": "seconds between /diagnostics messages",
@@ -104,5 +130,13 @@ def validate(config: DetectorConfig) -> None:
     _require(len(config.box) == 4, f"box must be [x0, y0, x1, y1], got {config.box}")
     _require(config.box_padding > 0, f"box_padding must be > 0, got {config.box_padding}")
     _require(0.0 < config.nms_iou <= 1.0, f"nms_iou must be in (0, 1], got {config.nms_iou}")
+    _require(config.mediapipe_window_aspect == 0.0 or config.mediapipe_window_aspect >= 1.0,
+             f"mediapipe_window_aspect must be 0 or >= 1, got {config.mediapipe_window_aspect}")
+    _require(not config.person_model_path or config.backend == "onnx",
+             "person_model_path needs backend 'onnx' (a top-down ONNX pose model)")
+    _require(config.track_max_age >= 0, f"track_max_age must be >= 0, got {config.track_max_age}")
+    _require(0.0 < config.track_min_similarity <= 1.0,
+             f"track_min_similarity must be in (0, 1], got {config.track_min_similarity}")
+    _require(config.track_id_start >= -1, f"track_id_start must be >= -1, got {config.track_id_start}")
     _require(config.queue_depth >= 1, f"queue_depth must be >= 1, got {config.queue_depth}")
     _require(config.diagnostics_period > 0, f"diagnostics_period must be > 0, got {config.diagnostics_period}")

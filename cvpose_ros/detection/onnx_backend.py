@@ -4,7 +4,8 @@ Supported export conventions (`model_type`, or 'auto' to recognise them from the
 - 'simcc': top-down RTMPose-style, outputs simcc_x (1, K, Wx) and simcc_y (1, K, Hy); one person per box.
 - 'heatmap': top-down HRNet/ViTPose-style, one output (1, K, h, w); one person per box.
 - 'yolo_pose': bottom-up Ultralytics YOLO-pose, one output (1, 5 + 3K, anchors) (or transposed); multi-person.
-Top-down models crop `box` (x0, y0, x1, y1) in image pixels, or the whole image when no box is given.
+Top-down models crop each box of an optional ONNX person detector (`person_model_path`, see
+`person_detector.py`), else `box` (x0, y0, x1, y1) in image pixels, or the whole image when no box is given.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class OnnxBackend(DetectorBackend):
     def __init__(self, model_path: str | Path, model_type: str = "auto", device: str = "cpu",
                  input_size: tuple[int, int] | None = None, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, score_threshold: float = 0.25, iou_threshold: float = 0.45,
-                 box: Sequence[float] | None = None, box_padding: float = 1.25, num_threads: int = 0) -> None:
+                 box: Sequence[float] | None = None, box_padding: float = 1.25, num_threads: int = 0,
+                 person_model_path: str | Path | None = None, person_class: int = 0) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -78,14 +80,17 @@ class OnnxBackend(DetectorBackend):
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(num_threads), 0)
         options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(path), sess_options=options,
-                                                 providers=providers_for(device, ort.get_available_providers()))
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable/invalid models
-            raise DetectorError(f"ONNX Runtime cannot load {path.name}: {exc}") from exc
+        providers = providers_for(device, ort.get_available_providers())
+
+        def open_session(model: Path):
+            try:
+                return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+            except Exception as exc:  # onnxruntime raises its own exception types for unreadable/invalid models
+                raise DetectorError(f"ONNX Runtime cannot load {model.name}: {exc}") from exc
+
+        self._session = open_session(path)
         outputs = self._session.get_outputs()
         self.model_type = guess_model_type([o.shape for o in outputs]) if model_type == "auto" else model_type
-        self.multi_person = self.model_type == "yolo_pose"
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self._output_names = self._ordered_output_names([o.name for o in outputs])
@@ -98,6 +103,16 @@ class OnnxBackend(DetectorBackend):
         self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
         self.box = tuple(float(v) for v in box) if box else None
         self.box_padding = float(box_padding)
+        self.person_detector = None
+        if person_model_path:
+            if self.model_type == "yolo_pose":
+                raise DetectorError("person_model_path is for top-down pose models; a YOLO-pose model finds the "
+                                    "people itself")
+            from cvpose_ros.detection.person_detector import OnnxPersonDetector
+
+            self.person_detector = OnnxPersonDetector(open_session, person_model_path, person_class,
+                                                      score_threshold, iou_threshold)
+        self.multi_person = self.model_type == "yolo_pose" or self.person_detector is not None
 
     def _ordered_output_names(self, names: list[str]) -> list[str]:
         """SimCC outputs as [x, y], recognised by name when the export names them (simcc_x / simcc_y)."""
@@ -124,6 +139,8 @@ class OnnxBackend(DetectorBackend):
         try:
             if self.model_type == "yolo_pose":
                 return self._detect_bottom_up(image)
+            if box is None and self.person_detector is not None:
+                return self._detect_people(image)
             return self._detect_top_down(image, tuple(box) if box is not None else self.box or (0, 0, width, height))
         except ValueError as exc:  # outputs or box of an unexpected shape
             raise DetectorError(str(exc)) from exc
@@ -144,6 +161,15 @@ class OnnxBackend(DetectorBackend):
         self._check_joint_count(joints.shape[0])
         score = np.array([confidence.mean()], dtype=np.float32)
         return Detections(transform.to_image(joints)[None], confidence[None], score)
+
+    def _detect_people(self, image: np.ndarray) -> Detections:
+        """Person detector, then the pose model once per box; the person score is the box score."""
+        boxes, scores = self.person_detector.detect(image)
+        if boxes.shape[0] == 0:
+            return Detections.empty()
+        people = [self._detect_top_down(image, tuple(b)) for b in boxes]
+        return Detections(np.concatenate([p.keypoints for p in people]),
+                          np.concatenate([p.confidence for p in people]), scores)
 
     def _detect_bottom_up(self, image: np.ndarray) -> Detections:
         height, width = image.shape[:2]

@@ -25,6 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from cvpose_ros.detection import DetectorError, create_backend, finalize
 from cvpose_ros.detection.config import PARAMETER_DOCS, RUNTIME_PARAMETERS, DetectorConfig, defaults
 from cvpose_ros.detection.image_conversion import ImageConversionError, ImageConverter
+from cvpose_ros.detection.tracking import PersonTracker, first_id_for
 from cvpose_ros.ros.entry import run_node
 
 WARN_THROTTLE_S = 5.0
@@ -55,6 +56,7 @@ class DetectorNode(Node):
         self.config = DetectorConfig(**{name: self.get_parameter(name).value for name in defaults()})
         self.backend = create_backend(self.config.backend, **self.config.backend_options())
         self.converter = ImageConverter(self.config.use_cv_bridge)
+        self.tracker = self._make_tracker()
         self.counters = DetectorCounters()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -73,6 +75,14 @@ class DetectorNode(Node):
         self.get_logger().info(
             f"detector ready: backend {self.backend.name}, output {self.config.output_layout}, input "
             f"{self.subscription.topic_name}, cv_bridge {'on' if self.converter.uses_cv_bridge else 'off'}")
+
+    def _make_tracker(self) -> PersonTracker | None:
+        """The per-camera tracker (None when `track` is off); ids start in a block of this camera's own."""
+        if not self.config.track:
+            return None
+        first = self.config.track_id_start
+        return PersonTracker(**self.config.tracker_options(),
+                             first_id=first if first >= 0 else first_id_for(self.get_namespace()))
 
     # -- parameters ------------------------------------------------------------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -114,12 +124,16 @@ class DetectorNode(Node):
         except Exception as exc:  # a native backend failure must not take the node down either
             self._fail("detector_errors", f"detection failed: {type(exc).__name__}: {exc}")
             return
+        if self.tracker is not None:
+            ids = self.tracker.update(detections.keypoints, detections.confidence)
+        else:
+            ids = np.full(detections.num_people, -1, dtype=np.int64)
         out = Keypoints2D()
         out.header.stamp = msg.header.stamp
         out.header.frame_id = self.config.frame_id or msg.header.frame_id.lstrip("/")
         out.layout = detections.layout
-        out.people = [_person_msg(kp, conf) for kp, conf in zip(detections.keypoints, detections.confidence,
-                                                                   strict=True)]
+        out.people = [_person_msg(kp, conf, int(tid)) for kp, conf, tid in
+                      zip(detections.keypoints, detections.confidence, ids, strict=True)]
         self.publisher.publish(out)
         self.counters.published += 1
         self.counters.people_last = detections.num_people
@@ -162,9 +176,9 @@ class DetectorNode(Node):
         super().destroy_node()
 
 
-def _person_msg(keypoints: np.ndarray, confidence: np.ndarray) -> PersonKeypoints2D:
-    """One person's (J, 2) pixels and (J,) confidence as a message (track_id -1: the backends do not track)."""
-    return PersonKeypoints2D(track_id=-1, x=keypoints[:, 0].tolist(), y=keypoints[:, 1].tolist(),
+def _person_msg(keypoints: np.ndarray, confidence: np.ndarray, track_id: int) -> PersonKeypoints2D:
+    """One person's (J, 2) pixels, (J,) confidence and track id (-1 = untracked) as a message."""
+    return PersonKeypoints2D(track_id=track_id, x=keypoints[:, 0].tolist(), y=keypoints[:, 1].tolist(),
                              confidence=confidence.tolist())
 
 
