@@ -8,6 +8,8 @@ inside `namespace`). In a namespace its person TF frames and diagnostics name ca
 `diagnostics_name` default to `{ns}`), so several instances run side by side (see two_rigs.launch.py).
 `cam1_translation` / `cam1_rotation` (and the cam0 ones), when given, override the parameter file's camera pose;
 `managed:=true` starts the lifecycle variant (`managed_refiner_node`), which waits for configure/activate.
+Every process gets the package's Fast DDS profile (config/fastdds_images.xml) unless FASTDDS_DEFAULT_PROFILES_FILE
+or `dds_profile` is set.
 """
 
 import yaml
@@ -18,6 +20,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from cvpose_ros.ros.dds_profile import launch_actions
 from launch import LaunchDescription
 
 POSE_ARGUMENTS = {  # launch argument -> node parameter; "" = keep the parameter file's value
@@ -87,4 +90,4 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription([*arguments, OpaqueFunction(function=refiner), rviz])
+    return LaunchDescription([*arguments, *launch_actions(), OpaqueFunction(function=refiner), rviz])

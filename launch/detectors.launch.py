@@ -3,6 +3,8 @@
 Each runs `detector_node` as `<ns>/detector` with config/detector.yaml, reads `<ns>/<image_topic>` (or its
 `/compressed` variant) and publishes `<ns>/keypoints`, the topics the refiner node reads.
 Example: ros2 launch cvpose_ros detectors.launch.py image_topic:=image_rect_color backend:=onnx model_path:=/m.onnx
+Every process gets the package's Fast DDS profile (config/fastdds_images.xml) unless FASTDDS_DEFAULT_PROFILES_FILE
+or `dds_profile` is set; the camera driver publishing the images needs the same profile (docs/image_transport.md).
 """
 
 from launch.actions import DeclareLaunchArgument
@@ -11,6 +13,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from cvpose_ros.ros.dds_profile import launch_actions
 from launch import LaunchDescription
 
 PACKAGE = "cvpose_ros"
@@ -53,4 +56,4 @@ def generate_launch_description() -> LaunchDescription:
                                        description="detector parameter file")]
     arguments += [DeclareLaunchArgument(name, default_value=default, description=text)
                   for name, (default, text) in ARGUMENTS.items()]
-    return LaunchDescription([*arguments, detector_node("cam0_ns"), detector_node("cam1_ns")])
+    return LaunchDescription([*arguments, *launch_actions(), detector_node("cam0_ns"), detector_node("cam1_ns")])

@@ -5,14 +5,19 @@ skeletons, markers, TF. The refiner also reads each camera's `<ns>/camera_info`.
 Example: ros2 launch cvpose_ros pipeline.launch.py cam0_ns:=left cam1_ns:=right image_topic:=image_rect_color \
              params_file:=my_rig.yaml            # or: cam1_translation:="[0.5, 0.0, 0.0]" cam1_rotation:=...
 With `namespace:=rig_a` the detectors and the refiner all run inside /rig_a.
+The package's Fast DDS profile (config/fastdds_images.xml, unless FASTDDS_DEFAULT_PROFILES_FILE or `dds_profile`
+is set) is set first, so every process of this launch gets it, including a camera driver given as
+`camera_launch:=/path/to/camera.launch.py` (any launch file format): publisher and subscribers must share it.
 """
 
 from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.conditions import IfCondition
+from launch.launch_description_sources import AnyLaunchDescriptionSource, PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
+from cvpose_ros.ros.dds_profile import launch_actions
 from launch import LaunchDescription
 
 PACKAGE = "cvpose_ros"
@@ -36,6 +41,7 @@ ARGUMENTS = {
     "cam1_translation": ("", "cam1.translation of the refiner as [x, y, z]; empty = params_file's"),
     "cam1_rotation": ("", "cam1.rotation of the refiner as [x, y, z, w]; empty = params_file's"),
     "managed": ("false", "start the lifecycle (managed) refiner"),
+    "camera_launch": ("", "launch file of the camera driver(s), started here with the same DDS profile; empty = none"),
 }
 TO_DETECTORS = ("cam0_ns", "cam1_ns", "image_topic", "use_compressed", "backend", "model_path", "output_layout",
                 "use_sim_time", "detector_params")
@@ -64,4 +70,8 @@ def generate_launch_description() -> LaunchDescription:
     # The group pushes `namespace`; the refiner's own namespace argument must not add it a second time.
     refiner = include(share, "cvpose.launch.py", TO_REFINER, fixed={"namespace": ""})
     pipeline = GroupAction([PushRosNamespace(LaunchConfiguration("namespace")), detectors, refiner])
-    return LaunchDescription([*arguments, pipeline])
+    # the camera driver keeps its own namespaces; it comes after the profile, like every other process here
+    camera_launch = LaunchConfiguration("camera_launch")
+    camera = IncludeLaunchDescription(AnyLaunchDescriptionSource(camera_launch),
+                                      condition=IfCondition(PythonExpression(["'", camera_launch, "' != ''"])))
+    return LaunchDescription([*arguments, *launch_actions(), camera, pipeline])

@@ -42,6 +42,7 @@ def test_colcon_builds_both_packages(tmp_path: Path) -> None:
     assert (share / "package.xml").is_file()
     assert list((share / "launch").glob("*.launch.py")), "launch files are not installed"
     assert (share / "config" / "refiner.yaml").is_file()
+    assert (share / "config" / "fastdds_images.xml").is_file(), "the DDS profile for images is not installed"
     marker = install / "cvpose_ros_msgs" / "share" / "ament_index" / "resource_index" / "packages" / "cvpose_ros_msgs"
     assert marker.is_file()
     # The generated Python messages import from the install space.

@@ -111,3 +111,27 @@ def test_pipeline_passes_params_file_and_camera_pose_to_the_refiner():
     assert needed <= ours and "refiner_params" not in ours
     assert needed - {"namespace"} <= to_refiner  # the namespace is pushed for the whole group instead
     assert needed <= declared_arguments(REPO / "launch" / "cvpose.launch.py")
+
+
+@pytest.mark.parametrize("path", [DETECTORS, PIPELINE, REPO / "launch" / "cvpose.launch.py"])
+def test_launch_files_give_every_process_the_dds_profile(path):
+    """Issue 18: the profile's actions come first in the description, before any node or included launch file
+    (launch runs actions in order, and a process sees the environment as it was when it started)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imports = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+               and node.module == "cvpose_ros.ros.dds_profile" for alias in node.names}
+    assert "launch_actions" in imports
+    returns = [node.value for node in ast.walk(tree) if isinstance(node, ast.Return)
+               and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "LaunchDescription"]
+    assert len(returns) == 1
+    entities = returns[0].args[0].elts
+    names = [ast.unparse(e) for e in entities]
+    position = names.index("*launch_actions()")
+    assert all(name.startswith("*arguments") for name in names[:position]), names
+
+
+def test_pipeline_starts_a_camera_launch_after_the_profile():
+    source = PIPELINE.read_text()
+    assert "camera_launch" in declared_arguments(PIPELINE)
+    assert "AnyLaunchDescriptionSource(camera_launch)" in source
+    assert "*launch_actions(), camera," in source

@@ -229,3 +229,64 @@ def test_parameters_are_validated(harness, tmp_path):
     assert not detector.set_parameters([Parameter("backend", value="mediapipe")])[0].successful
     assert detector.set_parameters([Parameter("use_sim_time", value=True)])[0].successful  # rclpy's own
     assert main(["detector_node", "--ros-args", "-p", "backend:=openpose"]) == 1
+
+
+def test_incompatible_image_qos_is_reported_naming_both_sides(harness, tmp_path):
+    """A reliable image subscription cannot hear a sensor-data (best-effort) driver: say so on /diagnostics and in
+    the log, with both QoS; the default (best effort) hears both reliable and best-effort publishers."""
+    model, _ = yolo_model(tmp_path)
+    harness.start_detector("camq", backend="onnx", model_path=str(model), image_reliability="reliable",
+                           diagnostics_period=0.2)
+    driver = rclpy.create_node("sensor_driver", namespace="camq", context=harness.context)
+    harness.executor.add_node(driver)
+    driver.create_publisher(Image, "/camq/image", qos_profile_sensor_data)
+
+    def reported() -> bool:
+        status, values = harness.latest_status("/camq/detector")
+        return status is not None and "incompatible" in status.message
+
+    harness.spin_until(reported, 20.0, "incompatible QoS not reported on /diagnostics")
+    status, values = harness.latest_status("/camq/detector")
+    assert status.level == status.WARN and int(values["incompatible_qos_events"]) >= 1
+    assert "RELIABILITY" in status.message and "reliable/volatile" in status.message
+    assert "/camq/sensor_driver (best_effort/volatile)" in status.message
+    assert values["image_qos"] == "reliable, depth 1"
+
+    # default QoS: a reliable driver and a best-effort driver both reach the detector
+    harness.start_detector("camd", backend="onnx", model_path=str(model), diagnostics_period=0.2)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((480, 640, 3), np.uint8))
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    for sec, qos in ((60, RELIABLE), (61, qos_profile_sensor_data)):
+        publisher = driver.create_publisher(Image, "/camd/image", qos)
+        answer = harness.publish_until_answered(publisher, image_msg(rgb, "rgb8", sec, "camd_optical"))
+        assert answer.header.stamp.sec == sec
+        driver.destroy_publisher(publisher)
+    with pytest.raises(ValueError, match="image_reliability"):
+        harness.start_detector("bad2", backend="onnx", model_path=str(model), image_reliability="keep_all")
+
+
+def test_images_dropped_while_busy_are_counted_apart_from_transport_loss(harness, tmp_path):
+    """A burst faster than the detector: every delivered image is counted on arrival; the ones replaced before the
+    worker took them are busy drops, and received = published + busy drops (nothing unaccounted)."""
+    model, _ = yolo_model(tmp_path)
+    harness.start_detector("camb", backend="onnx", model_path=str(model), queue_depth=50, diagnostics_period=0.2,
+                           image_reliability="reliable")
+    publisher = harness.node.create_publisher(Image, "/camb/image", QoSProfile(depth=50,
+                                                                             reliability=ReliabilityPolicy.RELIABLE))
+    harness.spin_until(lambda: publisher.get_subscription_count() > 0, 10.0, "no discovery")
+    rgb = np.zeros((720, 1280, 3), np.uint8)
+    burst = 40
+    for i in range(burst):
+        publisher.publish(image_msg(rgb, "rgb8", 100 + i, "camb_optical"))
+
+    def settled() -> bool:
+        status, values = harness.latest_status("/camb/detector")
+        return (status is not None and values["frames_received"] == str(burst)
+                and int(values["frames_published"]) + int(values["busy_dropped_total"]) == burst)
+
+    harness.spin_until(settled, 30.0, f"accounting did not settle: {harness.latest_status('/camb/detector')[1]}")
+    status, values = harness.latest_status("/camb/detector")
+    assert int(values["busy_dropped_total"]) >= 1 and int(values["frames_published"]) >= 1
+    # the newest image is always detected
+    harness.spin_until(lambda: any(k.header.stamp.sec == 100 + burst - 1 for k in harness.keypoints), 10.0,
+                       "the newest image was not detected")

@@ -12,6 +12,8 @@ from cvpose_ros.detection.mediapipe_backend import DEFAULT_NUM_POSES
 from cvpose_ros.detection.onnx_backend import DEVICES, MODEL_TYPES
 from cvpose_ros.detection.postprocess import OUTPUT_LAYOUTS
 
+IMAGE_RELIABILITIES = ("best_effort", "reliable")
+
 
 @dataclass
 class DetectorConfig:
@@ -41,6 +43,9 @@ class DetectorConfig:
     track_id_start: int = -1
     use_cv_bridge: bool = True
     queue_depth: int = 1
+    image_reliability: str = "best_effort"
+    expected_rate: float = 0.0
+    min_received_fraction: float = 0.9
     diagnostics_period: float = 1.0
 
     def __post_init__(self) -> None:
@@ -96,7 +101,13 @@ PARAMETER_DOCS: dict[str, str] = {
     "track_id_start": "first track id of this camera (-1 = derived from the node's namespace, so two cameras "
                       "never share ids)",
     "use_cv_bridge": "convert images with cv_bridge when it is importable",
-    "queue_depth": "input queue depth (sensor-data QoS, best effort); 1 = always the newest image",
+    "queue_depth": "image subscription history depth; 1 = always the newest image",
+    "image_reliability": f"image subscription reliability: one of {IMAGE_RELIABILITIES}; best_effort connects to "
+                         "both reliable and sensor-data (best-effort) publishers, reliable only to reliable ones",
+    "expected_rate": "the camera's image rate (Hz) to measure loss against; 0 = take it from camera_info, else "
+                     "from the image stamps",
+    "min_received_fraction": "/diagnostics WARN when fewer than this fraction of the camera's images arrive, or "
+                             "of the arrived images are processed (0..1)",
     "diagnostics_period": "seconds between /diagnostics messages",
 }
 RUNTIME_PARAMETERS = ("min_confidence", "max_people", "frame_id")  # may change while running; the rest are read-only
@@ -139,4 +150,9 @@ def validate(config: DetectorConfig) -> None:
              f"track_min_similarity must be in (0, 1], got {config.track_min_similarity}")
     _require(config.track_id_start >= -1, f"track_id_start must be >= -1, got {config.track_id_start}")
     _require(config.queue_depth >= 1, f"queue_depth must be >= 1, got {config.queue_depth}")
+    _require(config.image_reliability in IMAGE_RELIABILITIES,
+             f"image_reliability must be one of {IMAGE_RELIABILITIES}, got {config.image_reliability!r}")
+    _require(config.expected_rate >= 0, f"expected_rate must be >= 0 (Hz), got {config.expected_rate}")
+    _require(0.0 <= config.min_received_fraction <= 1.0,
+             f"min_received_fraction must be in [0, 1], got {config.min_received_fraction}")
     _require(config.diagnostics_period > 0, f"diagnostics_period must be > 0, got {config.diagnostics_period}")

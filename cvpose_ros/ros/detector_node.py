@@ -1,15 +1,20 @@
 """detector_node: one camera's images in, 2D keypoints (cvpose_ros_msgs/Keypoints2D) out.
 
 Subscribes `image` (sensor_msgs/Image) or, with use_compressed, `image/compressed` (sensor_msgs/CompressedImage)
-with a sensor-data QoS; publishes `keypoints` (reliable) stamped with the image's stamp and frame. Remap the topics
-or run one instance per camera namespace. A frame that cannot be converted or detected is skipped with a throttled
-warning and counted on /diagnostics; the node keeps running.
+with a best-effort (default) or reliable QoS, and the camera's `camera_info`; publishes `keypoints` (reliable)
+stamped with the image's stamp and frame. Remap the topics or run one instance per camera namespace.
+Images are received on the executor thread and detected on a worker thread that always takes the newest one, so
+every delivered image is counted: /diagnostics reports the fraction of the camera's images that arrive (loss in
+transport) apart from those dropped because the detector was busy. A frame that cannot be converted or detected
+is skipped with a throttled warning and counted on /diagnostics; the node keeps running.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -17,18 +22,24 @@ import numpy as np
 from cvpose_ros_msgs.msg import Keypoints2D, PersonKeypoints2D
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from cvpose_ros.detection import DetectorError, create_backend, finalize
 from cvpose_ros.detection.config import PARAMETER_DOCS, RUNTIME_PARAMETERS, DetectorConfig, defaults
 from cvpose_ros.detection.image_conversion import ImageConversionError, ImageConverter
+from cvpose_ros.detection.input_monitor import OK, WARN, InputMonitor
+from cvpose_ros.detection.latest_slot import LatestSlot
 from cvpose_ros.detection.tracking import PersonTracker, first_id_for
+from cvpose_ros.ros.dds_profile import PROFILE_ENV
 from cvpose_ros.ros.entry import run_node
 
 WARN_THROTTLE_S = 5.0
+LOSS_WINDOW_S = 5.0  # sliding window of the received-fraction figures on /diagnostics
+RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 
 
 @dataclass
@@ -43,6 +54,8 @@ class DetectorCounters:
     last_error: str = ""
     period_times_ms: list[float] = field(default_factory=list)
     period_failures: int = 0
+    qos_problem: str = ""      # the last incompatible-QoS event, until an image arrives again
+    qos_events: int = 0
 
 
 class DetectorNode(Node):
@@ -58,23 +71,38 @@ class DetectorNode(Node):
         self.converter = ImageConverter(self.config.use_cv_bridge)
         self.tracker = self._make_tracker()
         self.counters = DetectorCounters()
+        self.monitor = InputMonitor(LOSS_WINDOW_S, self.config.expected_rate, self.config.min_received_fraction)
+        self._lock = threading.Lock()  # counters and monitor: written by both threads
+        self._slot: LatestSlot[tuple] = LatestSlot()
+        self._warned: dict[str, float] = {}  # report kind -> when it was last logged
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        sensor_qos = QoSProfile(depth=self.config.queue_depth, reliability=qos_profile_sensor_data.reliability,
-                                durability=qos_profile_sensor_data.durability,
-                                history=qos_profile_sensor_data.history)
+        self.image_qos = QoSProfile(depth=self.config.queue_depth, history=HistoryPolicy.KEEP_LAST,
+                                    reliability=RELIABILITY[self.config.image_reliability],
+                                    durability=DurabilityPolicy.VOLATILE)
         self.publisher = self.create_publisher(Keypoints2D, "keypoints",
                                                QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         if self.config.use_compressed:
-            self.subscription = self.create_subscription(CompressedImage, "image/compressed",
-                                                         self._on_compressed, sensor_qos)
+            self.subscription = self.create_subscription(CompressedImage, "image/compressed", self._on_compressed,
+                                                         self.image_qos, event_callbacks=events)
         else:
-            self.subscription = self.create_subscription(Image, "image", self._on_image, sensor_qos)
+            self.subscription = self.create_subscription(Image, "image", self._on_image, self.image_qos,
+                                                         event_callbacks=events)
+        # best effort, volatile: matches every camera_info publisher; small, so it arrives when images do not
+        self.info_subscription = self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info,
+            QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE))
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="cvpose_detector", daemon=True)
+        self._worker.start()
         self.get_logger().info(
             f"detector ready: backend {self.backend.name}, output {self.config.output_layout}, input "
-            f"{self.subscription.topic_name}, cv_bridge {'on' if self.converter.uses_cv_bridge else 'off'}")
+            f"{self.subscription.topic_name} ({self.config.image_reliability}, depth {self.config.queue_depth}), "
+            f"camera_info {self.info_subscription.topic_name}, cv_bridge "
+            f"{'on' if self.converter.uses_cv_bridge else 'off'}, {PROFILE_ENV}="
+            f"{os.environ.get(PROFILE_ENV, '(unset: Fast DDS defaults)')}")
 
     def _make_tracker(self) -> PersonTracker | None:
         """The per-camera tracker (None when `track` is off); ids start in a block of this camera's own."""
@@ -97,16 +125,53 @@ class DetectorNode(Node):
         self.config = merged
         return SetParametersResult(successful=True)
 
-    # -- frames ----------------------------------------------------------------------------------------------------
+    # -- frames: received on the executor thread, detected on the worker --------------------------------------
     def _on_image(self, msg: Image) -> None:
-        self._process(msg, self.converter.image_to_rgb)
+        self._arrived(msg, self.converter.image_to_rgb)
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._process(msg, self.converter.compressed_to_rgb)
+        self._arrived(msg, self.converter.compressed_to_rgb)
+
+    def _arrived(self, msg, convert) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.counters.received += 1
+            self.counters.qos_problem = ""
+            self.monitor.image_arrived(_stamp_ns(msg), now)
+            if self._slot.put((msg, convert)):
+                self.monitor.dropped_busy(now)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self.monitor.info_arrived(_stamp_ns(msg), time.monotonic())
+
+    def _on_incompatible_qos(self, event: QoSRequestedIncompatibleQoSInfo) -> None:
+        """Name both sides: this subscription's QoS and every publisher's on the topic."""
+        topic = self.subscription.topic_name
+        try:
+            policy = QoSPolicyKind(event.last_policy_kind).name
+        except ValueError:
+            policy = str(event.last_policy_kind)
+        publishers = ", ".join(
+            f"{info.node_namespace.rstrip('/')}/{info.node_name} ({_qos_text(info.qos_profile)})"
+            for info in self.get_publishers_info_by_topic(topic)) or "unknown"
+        message = (f"image QoS incompatible ({policy}) on {topic}: this node subscribes {_qos_text(self.image_qos)}; "
+                   f"publishers: {publishers}; set image_reliability to match (best_effort connects to both)")
+        self.get_logger().warning(message, throttle_duration_sec=WARN_THROTTLE_S)
+        with self._lock:
+            self.counters.qos_problem = message
+            self.counters.qos_events += 1
+
+    def _work(self) -> None:
+        """Worker thread: detect the newest image until the node is destroyed."""
+        while True:
+            item = self._slot.take()
+            if item is None:
+                return
+            self._process(*item)
 
     def _process(self, msg, convert) -> None:
         start = time.perf_counter()
-        self.counters.received += 1
         try:
             rgb = convert(msg)
         except ImageConversionError as exc:
@@ -115,9 +180,10 @@ class DetectorNode(Node):
         except Exception as exc:  # e.g. cv2.error on odd sizes: skip the frame, never stop the node
             self._fail("conversion_errors", f"image skipped: {type(exc).__name__}: {exc}")
             return
+        config = self.config
         try:
-            detections = finalize(self.backend.detect(rgb), rgb.shape[1], rgb.shape[0], self.config.output_layout,
-                                  self.config.min_confidence, self.config.max_people)
+            detections = finalize(self.backend.detect(rgb), rgb.shape[1], rgb.shape[0], config.output_layout,
+                                  config.min_confidence, config.max_people)
         except (DetectorError, ValueError) as exc:
             self._fail("detector_errors", f"detection failed: {exc}")
             return
@@ -130,46 +196,67 @@ class DetectorNode(Node):
             ids = np.full(detections.num_people, -1, dtype=np.int64)
         out = Keypoints2D()
         out.header.stamp = msg.header.stamp
-        out.header.frame_id = self.config.frame_id or msg.header.frame_id.lstrip("/")
+        out.header.frame_id = config.frame_id or msg.header.frame_id.lstrip("/")
         out.layout = detections.layout
         out.people = [_person_msg(kp, conf, int(tid)) for kp, conf, tid in
                       zip(detections.keypoints, detections.confidence, ids, strict=True)]
+        if self._slot.closed:
+            return
         self.publisher.publish(out)
-        self.counters.published += 1
-        self.counters.people_last = detections.num_people
-        self.counters.period_times_ms.append((time.perf_counter() - start) * 1e3)
+        with self._lock:
+            self.counters.published += 1
+            self.counters.people_last = detections.num_people
+            self.counters.period_times_ms.append((time.perf_counter() - start) * 1e3)
 
     def _fail(self, counter: str, message: str) -> None:
-        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
-        self.counters.period_failures += 1
-        self.counters.last_error = message
+        with self._lock:
+            setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+            self.counters.period_failures += 1
+            self.counters.last_error = message
         self.get_logger().warning(message, throttle_duration_sec=WARN_THROTTLE_S)
 
     # -- diagnostics -----------------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        c = self.counters
-        times = np.asarray(c.period_times_ms) if c.period_times_ms else np.full(1, math.nan)
+        with self._lock:
+            c = self.counters
+            report = self.monitor.report(time.monotonic())
+            times = np.asarray(c.period_times_ms) if c.period_times_ms else np.full(1, math.nan)
+            problems = []  # (level, message), most severe first below
+            if c.qos_problem:
+                problems.append((WARN, c.qos_problem))
+            if report.level != OK:
+                problems.append((report.level, report.message))
+            if c.period_failures:
+                problems.append((WARN, f"{c.period_failures} frames skipped: {c.last_error}"))
+            values = {"backend": self.backend.name, "output_layout": self.config.output_layout,
+                      "frames_received": c.received, "frames_published": c.published,
+                      "conversion_errors": c.conversion_errors, "detector_errors": c.detector_errors,
+                      "people_last_frame": c.people_last, "frames_this_period": len(c.period_times_ms),
+                      "processing_ms_mean": f"{np.mean(times):.2f}", "processing_ms_max": f"{np.max(times):.2f}",
+                      "last_error": c.last_error, **report.values,
+                      "image_qos": f"{self.config.image_reliability}, depth {self.config.queue_depth}",
+                      "incompatible_qos_events": c.qos_events, "dds_profile": os.environ.get(PROFILE_ENV, "")}
+            c.period_times_ms, c.period_failures = [], 0
+        problems.sort(key=lambda p: -p[0])
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: 2D detector",
                                   hardware_id=self.config.frame_id or self.subscription.topic_name)
-        if c.period_failures:
-            status.level, status.message = DiagnosticStatus.WARN, f"{c.period_failures} frames skipped: {c.last_error}"
-        elif c.received == 0:
-            status.level, status.message = DiagnosticStatus.WARN, "no images received yet"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "ok"
-        values = {"backend": self.backend.name, "output_layout": self.config.output_layout,
-                  "frames_received": c.received, "frames_published": c.published,
-                  "conversion_errors": c.conversion_errors, "detector_errors": c.detector_errors,
-                  "people_last_frame": c.people_last, "frames_this_period": len(c.period_times_ms),
-                  "processing_ms_mean": f"{np.mean(times):.2f}", "processing_ms_max": f"{np.max(times):.2f}",
-                  "last_error": c.last_error}
+        status.level = bytes([max([OK] + [p[0] for p in problems])])
+        status.message = "; ".join(p[1] for p in problems) or "ok"
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_publisher.publish(array)
-        c.period_times_ms, c.period_failures = [], 0
+        now = time.monotonic()
+        if report.kind in ("transport", "busy") and now - self._warned.get(report.kind, -math.inf) >= WARN_THROTTLE_S:
+            self._warned[report.kind] = now  # throttled per kind, so a busy warning never hides a transport one
+            self.get_logger().warning(report.message)
 
     def destroy_node(self) -> None:
+        slot, worker = getattr(self, "_slot", None), getattr(self, "_worker", None)
+        if slot is not None:
+            slot.close()
+        if worker is not None and worker.is_alive():
+            worker.join(timeout=10.0)  # the image in progress finishes before the backend closes
         backend = getattr(self, "backend", None)  # absent when the constructor failed
         if backend is not None:
             backend.close()
@@ -180,6 +267,15 @@ def _person_msg(keypoints: np.ndarray, confidence: np.ndarray, track_id: int) ->
     """One person's (J, 2) pixels, (J,) confidence and track id (-1 = untracked) as a message."""
     return PersonKeypoints2D(track_id=track_id, x=keypoints[:, 0].tolist(), y=keypoints[:, 1].tolist(),
                              confidence=confidence.tolist())
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def _qos_text(qos) -> str:
+    """'best_effort/volatile' for a QoS profile."""
+    return f"{qos.reliability.name.lower()}/{qos.durability.name.lower()}"
 
 
 def main(args: list[str] | None = None) -> int:

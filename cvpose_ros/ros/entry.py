@@ -1,5 +1,6 @@
 """One way to run a node from a console script: start-up errors become one line on stderr and an exit status,
-Ctrl-C and external shutdown end it quietly, and the node and context are always cleaned up."""
+Ctrl-C and external shutdown end it quietly, and the node and context are always cleaned up. The package's Fast DDS
+profile for camera images is adopted first unless the user chose one (cvpose_ros.ros.dds_profile)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from cvpose_ros.ros.dds_profile import use_default_profile
+
 
 def run_node(make_node: Callable[[], Node], error_prefix: str,
              startup_errors: tuple[type[BaseException], ...], args: list[str] | None = None,
              error_status: int = 1) -> int:
-    """Initialise rclpy, build the node with `make_node` and spin it until shutdown; returns the exit status."""
+    """Adopt the package's DDS profile (unless the user set one), initialise rclpy, build the node with `make_node`
+    and spin it until shutdown; returns the exit status."""
+    use_default_profile()  # before rclpy.init: Fast DDS reads the profile when the first participant is created
     rclpy.init(args=args)
     try:
         node = make_node()
