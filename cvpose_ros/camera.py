@@ -199,6 +199,79 @@ class CameraModel:
         return out.reshape(-1, 2)
 
 
+# Calibration plausibility: focal lengths between a 170-degree lens and a 0.6-degree telephoto (in units of the
+# longer image side), undistortion that round-trips within this many pixels over the whole image, and a lens that
+# changes the distance of an image point from the centre by at most this factor (a strong fisheye's corner is about
+# 4x further out once undistorted; D = [1e6, 0, 0, 0, 0] would pull the whole image into a 1-degree cone).
+FOCAL_RANGE = (0.04, 100.0)
+ROUND_TRIP_TOLERANCE_PX = 0.1
+MAX_DISTORTION_FACTOR = 5.0
+
+
+def calibration_problem(model: CameraModel, grid: int = 21) -> str | None:
+    """Why `model` cannot be a real camera's calibration, or None when it is plausible.
+
+    Checks the focal lengths against the image size (e.g. K with fx = 1e-300 passes `CameraModel`'s own checks but
+    maps every ray to the principal point), the principal point (within half an image of the image), and the lens
+    model on a `grid` x `grid` pixel grid spanning the whole image: undistorting and re-distorting each pixel must
+    come back within ROUND_TRIP_TOLERANCE_PX and undistortion must keep the pixels' order along rows and columns
+    (e.g. D = [1e6, 0, 0, 0, 0] has no inverse away from the centre).
+    """
+    w, h = model.width, model.height
+    if w <= 0 or h <= 0:
+        return f"image size {w}x{h} (width and height must be set)"
+    K = model.K
+    size = max(w, h)
+    lo, hi = FOCAL_RANGE[0] * size, FOCAL_RANGE[1] * size
+    for name, f in (("fx", K[0, 0]), ("fy", K[1, 1])):
+        if not lo <= f <= hi:
+            return (f"focal length {name} = {f:.6g} px is implausible for a {w}x{h} image (expected "
+                    f"{lo:.0f}..{hi:.0f} px)")
+    if not 0.25 <= K[0, 0] / K[1, 1] <= 4.0:
+        return f"focal lengths fx = {K[0, 0]:.6g} and fy = {K[1, 1]:.6g} px differ by more than a factor 4"
+    if not (-0.5 * w <= K[0, 2] <= 1.5 * w and -0.5 * h <= K[1, 2] <= 1.5 * h):
+        return f"principal point ({K[0, 2]:.6g}, {K[1, 2]:.6g}) px is far outside the {w}x{h} image"
+    if not model.has_distortion:
+        return None
+    xs, ys = np.linspace(0.0, w - 1.0, grid), np.linspace(0.0, h - 1.0, grid)
+    pixels = np.stack(np.meshgrid(xs, ys), axis=-1)                                  # (grid, grid, 2), [row, col]
+    rays = model.undistort_points(pixels, verify=False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        back = model.project(np.concatenate([rays, np.ones(rays.shape[:-1] + (1,))], axis=-1))
+        error = np.linalg.norm(back - pixels, axis=-1)
+        ordered = (np.diff(rays[..., 0], axis=1) > 0).all() and (np.diff(rays[..., 1], axis=0) > 0).all()
+    error = np.where(np.isfinite(error), error, np.inf)
+    if model.distortion_model == "equidistant":  # beyond 80 degrees off axis no pinhole ray exists (a fisheye's
+        error[np.linalg.norm(_pinhole_rays(model, pixels), axis=-1) > 1.4] = 0.0  # corners can be past 90)
+    worst = np.unravel_index(np.argmax(error), error.shape)
+    coefficients = ", ".join(f"{c:.6g}" for c in model.dist)
+    if error[worst] > ROUND_TRIP_TOLERANCE_PX:
+        x, y = pixels[worst]
+        return (f"distortion {model.distortion_model} D = [{coefficients}] does not round-trip over the image: pixel "
+                f"({x:.0f}, {y:.0f}) undistorts to a point that re-distorts {error[worst]:.3g} px away "
+                f"(tolerance {ROUND_TRIP_TOLERANCE_PX} px)")
+    if not ordered:
+        return (f"distortion {model.distortion_model} D = [{coefficients}] folds the image: undistortion does not "
+                "keep the pixels' order")
+    pinhole = _pinhole_rays(model, pixels)
+    radius = np.linalg.norm(pinhole, axis=-1)
+    off_centre = radius > 0.05
+    factor = np.linalg.norm(rays, axis=-1)[off_centre] / radius[off_centre]
+    upper = np.inf if model.distortion_model == "equidistant" else MAX_DISTORTION_FACTOR
+    if factor.size and not (factor.min() >= 1.0 / MAX_DISTORTION_FACTOR and factor.max() <= upper):
+        return (f"distortion {model.distortion_model} D = [{coefficients}] scales image points' distance from the "
+                f"centre by {factor.min():.3g}..{factor.max():.3g} (allowed 1/{MAX_DISTORTION_FACTOR:g}.."
+                f"{upper:g}): not a real lens")
+    return None
+
+
+def _pinhole_rays(model: CameraModel, pixels: np.ndarray) -> np.ndarray:
+    """Normalised coordinates of `pixels` (..., 2) ignoring the lens distortion."""
+    y = (pixels[..., 1] - model.K[1, 2]) / model.K[1, 1]
+    x = (pixels[..., 0] - model.K[0, 2] - model.K[0, 1] * y) / model.K[0, 0]
+    return np.stack([x, y], axis=-1)
+
+
 def _fit_brown_tangential(K: np.ndarray, exact_dist: np.ndarray, width: int, height: int) -> np.ndarray:
     """Least-squares Brown (p1, p2) reproducing the exact Human3.6M tangential offsets over the image area."""
     span_x = np.linspace(-K[0, 2], width - K[0, 2], 41) / K[0, 0]

@@ -5,7 +5,9 @@ validate both views -> keep at most `max_people` per view -> match people across
 left/right swaps and dropping joints the two views disagree on (`cvpose_ros.cross_view`) -> triangulate all
 matched people in one batch -> refine them in
 one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
-allows (`cvpose_ros.guard`) -> express in the reference frame -> assign ids that stay stable over time.
+allows (`cvpose_ros.guard`) -> drop people who cannot be real (`cvpose_ros.plausibility`: too far from the cameras,
+bones outside a human range; counted as `implausible_person`) -> express in the reference frame -> assign ids that
+stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
 h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
 """
@@ -23,6 +25,7 @@ from cvpose_ros.association import IdTracker
 from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
 from cvpose_ros.guard import EvidenceGuard, guard_refinement
+from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.skeleton import NUM_JOINTS, get_layout
 from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
 from cvpose_ros.view_input import Problem, ViewInput, ViewKeypoints, validate_view
@@ -93,12 +96,13 @@ class SkeletonPipeline:
                  min_confidence: float = 0.1, min_valid_joints: int = 6, association_gate: float = 0.1,
                  track_max_distance_m: float = 0.5, track_timeout_s: float = 1.0,
                  guard: EvidenceGuard | None = None, max_people: int = 20,
-                 matching: MatchConfig | None = None) -> None:
+                 matching: MatchConfig | None = None, plausibility: PlausibilityCheck | None = None) -> None:
         """`refiner`: a `LayoutRefiners` (weights per layout), a single `Refiner` (used for its layout) or None.
         `association_gate`: largest median two-view residual of a match, as a fraction of the person's size in the
         image; `matching` (when given) sets every matching option and overrides it."""
         self.refiner = refiner
         self.guard = guard or EvidenceGuard()
+        self.plausibility = plausibility or PlausibilityCheck()
         self._last_layout: str | None = None
         self.default_layout = default_layout
         self.min_confidence = float(min_confidence)
@@ -143,7 +147,9 @@ class SkeletonPipeline:
             problems[Problem.TRACK_ID_DISAGREEMENT] += match.id_disagreements
         if len(view0.people) + len(view1.people) == 0:
             problems[Problem.NO_PEOPLE] += 1
-        coarse, refined, applied, guarded = self._estimate(cameras, kp0.layout, match, view0.stamp_ns)
+        coarse, refined, applied, guarded, implausible = self._estimate(cameras, kp0.layout, match, view0.stamp_ns)
+        if implausible:
+            problems[Problem.IMPLAUSIBLE_PERSON] += implausible
         return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
                            (time.perf_counter() - start) * 1e3, kp0.layout, guarded, match.swap_repairs,
                            match.dropped_joints)
@@ -164,11 +170,12 @@ class SkeletonPipeline:
         return cameras.reference_from_cam0.inverse().apply(np.stack(tracks))
 
     def _estimate(self, cameras: CameraSetup, layout: str,
-                  match: CrossViewMatch, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int]:
-        """Triangulate and refine matched people (one batch each) and give them ids (tracks age by stamp)."""
+                  match: CrossViewMatch, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
+        """Triangulate and refine matched people (one batch each), drop implausible ones and give the rest ids
+        (tracks age by stamp)."""
         if len(match.i0) == 0:
             self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
-            return Skeletons.empty(), Skeletons.empty(), False, 0
+            return Skeletons.empty(), Skeletons.empty(), False, 0, 0
         kp0, conf0, kp1, conf1 = match.kp0, match.conf0, match.kp1, match.conf1
         tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0, conf0, kp1, conf1,
                                self.min_confidence)
@@ -191,11 +198,15 @@ class SkeletonPipeline:
         to_ref = cameras.reference_from_cam0
         coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
         keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
+        centres = np.stack([np.zeros(3), cameras.cam1_from_cam0.inverse().t])  # both cameras, in cam0's frame
+        implausible = keep & (self.plausibility.implausible(coarse_cam0, centres, layout)
+                              | self.plausibility.implausible(refined_cam0, centres, layout))
+        keep &= ~implausible
         ids = np.full(len(match.i0), -1, dtype=np.int64)
         ids[keep] = self.tracker.update(refined_ref[keep], stamp_ns)
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])
-        return coarse, refined, applied, guarded
+        return coarse, refined, applied, guarded, int(implausible.sum())
 
     def reset(self) -> None:
         """Forget tracked people (after a time jump); ids already given are still never reused."""

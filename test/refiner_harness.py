@@ -12,6 +12,7 @@ import numpy as np
 import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -28,10 +29,14 @@ RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def rig_parameters(rig: Rig, **extra) -> list[Parameter]:
-    """Node parameters putting camera 1 where the rig has it, in camera 0's optical frame (the default)."""
+    """Node parameters putting camera 1 where the rig has it, in camera 0's optical frame (the default).
+
+    Tests play frames faster than real time with 30 Hz stamps starting at `now`, so their stamps run ahead of the
+    node clock: `max_stamp_future` is raised for them (tests of the future-stamp check set their own).
+    """
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     values = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
-              "diagnostics_period": 0.2, "warn_throttle": 0.0,
+              "diagnostics_period": 0.2, "warn_throttle": 0.0, "max_stamp_future": 60.0,
               "max_stamp_age": 5.0,  # a loaded CI machine can take over a second to deliver a frame
               **extra}
     return [Parameter(k, value=v) for k, v in values.items()]
@@ -67,7 +72,7 @@ class Harness:
         for topic, kind, qos in (("skeletons", Skeleton3DArray, RELIABLE), ("skeletons_coarse", Skeleton3DArray,
                                  RELIABLE), ("skeleton_markers", MarkerArray, RELIABLE), ("/tf", TFMessage, TF_QOS),
                                  ("/tf_static", TFMessage, TF_STATIC_QOS), ("/diagnostics", DiagnosticArray,
-                                                                           RELIABLE)):
+                                                                           RELIABLE), ("/rosout", Log, RELIABLE)):
             self.rig.create_subscription(kind, topic, lambda m, t=topic: self.received[t].append(m), qos)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -88,6 +93,11 @@ class Harness:
         self.node.destroy_node()
         self.rig.destroy_node()
         rclpy.shutdown(context=self.context)
+
+    def logs(self, fragment: str = "") -> list[str]:
+        """The node's own log lines (from /rosout) that contain `fragment`."""
+        name = self.node.get_logger().name
+        return [m.msg for m in self.received["/rosout"] if m.name == name and fragment in m.msg]
 
     def now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds

@@ -229,3 +229,40 @@ def test_undistortion_without_inverse_gives_nan_not_garbage() -> None:
     assert np.abs(back - pixels[solved]).max() < 1e-3
     unchecked_back = camera.project(np.concatenate([unchecked[~solved], np.ones(((~solved).sum(), 1))], axis=1))
     assert np.nanmax(np.linalg.norm(unchecked_back - pixels[~solved], axis=1)) > 10  # what the check removes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calibration plausibility (issue 11): absurd camera_info must not pass
+def test_real_rigs_are_plausible_calibrations():
+    from cvpose_ros.camera import calibration_problem
+    from cvpose_ros.synthetic import make_rig
+
+    for cam in make_rig("demo").cameras:
+        assert calibration_problem(cam.model) is None
+    for model, (d, k) in LENSES.items():
+        assert calibration_problem(CameraModel.from_camera_info(k, d, model, 640, 480)) is None, model
+    h36m = CameraModel.from_h36m(H36M_F, H36M_C, H36M_K, H36M_P)
+    assert calibration_problem(h36m) is None
+    assert calibration_problem(CameraModel.from_h36m(H36M_F, H36M_C, H36M_K, H36M_P, exact=True)) is None
+    wide = CameraModel.from_camera_info([700, 0, 640, 0, 700, 360, 0, 0, 1], [-0.12, 0.03, 0.001, -0.001, 0.0],
+                                        "plumb_bob", 1280, 720)
+    fisheye = CameraModel.from_camera_info([285, 0, 424, 0, 285, 400, 0, 0, 1], [0.05, -0.01, 0.002, 0.0],
+                                           "equidistant", 848, 800)  # T265-like: corners past 90 deg
+    assert calibration_problem(wide) is None and calibration_problem(fisheye) is None
+
+
+@pytest.mark.parametrize("k,d,fragment", [
+    ([1e-300, 0, 640, 0, 1e-300, 360, 0, 0, 1], [], "focal length fx"),
+    ([1e9, 0, 640, 0, 1e9, 360, 0, 0, 1], [], "focal length fx"),
+    ([900, 0, 640, 0, 90, 360, 0, 0, 1], [], "factor 4"),
+    ([900, 0, 9000, 0, 900, 360, 0, 0, 1], [], "principal point"),
+    ([900, 0, 640, 0, 900, 360, 0, 0, 1], [1e6, 0, 0, 0, 0], "not a real lens"),
+    ([900, 0, 640, 0, 900, 360, 0, 0, 1], [0, 0, 0, 0, 1e6], "not a real lens"),
+    ([900, 0, 640, 0, 900, 360, 0, 0, 1], [-3.0, 0, 0, 0, 0], "round-trip"),
+])
+def test_absurd_calibrations_are_named(k, d, fragment):
+    from cvpose_ros.camera import calibration_problem
+
+    model = CameraModel.from_camera_info(k, d, "plumb_bob", 1280, 720)
+    problem = calibration_problem(model)
+    assert problem is not None and fragment in problem

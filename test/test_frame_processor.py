@@ -7,6 +7,7 @@ import pytest
 
 from cvpose_ros.camera import RigidTransform
 from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput, validate_view
 
@@ -194,3 +195,38 @@ def test_guard_keeps_agreeing_views_close_to_the_evidence(tmp_path):
 
     assert worst_reprojection(free.refined.joints) > 20.0
     assert worst_reprojection(guarded.refined.joints) <= 2 * guard.min_px + 1e-6
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plausibility (issue 11): far-away or impossible people are dropped and counted, never output
+def far_views(distance_m: float, scale: float = 1.0) -> tuple[ViewInput, ViewInput]:
+    """Both views of SCENE's people moved `distance_m` further along camera 0's axis (and scaled): consistent
+    keypoints that triangulate exactly there."""
+    cam0 = TRUTH_CAM0[0]
+    centre = cam0.reshape(-1, 3).mean(axis=0)
+    moved = (cam0 - centre) * scale + centre + np.array([0.0, 0.0, distance_m])
+    views = []
+    for c in (0, 1):
+        pts = moved if c == 0 else RIG.cam1_from_cam0.apply(moved)
+        px = SETUP.cam0.project(pts) if c == 0 else SETUP.cam1.project(pts)
+        views.append(ViewInput(0, f"cam{c}", "h36m17", [PersonInput(-1, p[:, 0], p[:, 1], np.full(17, 0.9))
+                                                         for p in px]))
+    return views[0], views[1]
+
+
+def test_a_consistent_crowd_600_m_away_is_dropped_and_counted():
+    pipeline = SkeletonPipeline()
+    near = pipeline.process(SETUP, *far_views(0.0))
+    assert len(near.refined.track_ids) == 3 and not near.problems[Problem.IMPLAUSIBLE_PERSON]
+    far = pipeline.process(SETUP, *far_views(600.0))
+    assert len(far.refined.track_ids) == 0 and len(far.coarse.track_ids) == 0
+    assert far.problems[Problem.IMPLAUSIBLE_PERSON] == 3
+    assert len(pipeline.process(SETUP, *far_views(600.0, scale=100.0)).refined.track_ids) == 0
+
+
+def test_giants_are_dropped_even_in_range():
+    pipeline = SkeletonPipeline()
+    result = pipeline.process(SETUP, *far_views(4.0, scale=4.0))  # 7 m tall people 10 m away
+    assert len(result.refined.track_ids) == 0 and result.problems[Problem.IMPLAUSIBLE_PERSON] == 3
+    lenient = SkeletonPipeline(plausibility=PlausibilityCheck(max_range_m=30.0, bones=False))
+    assert len(lenient.process(SETUP, *far_views(4.0, scale=4.0)).refined.track_ids) == 3

@@ -201,6 +201,12 @@ def test_every_output_stamp_is_an_input_stamp(harness):
     ({"max_people": 0}, "max_people"),
     ({"max_people": 5000}, "max_people"),
     ({"association_gate": 25.0}, "association_gate"),
+    ({"reference_frame": "map/../world"}, "reference_frame: frame id"),
+    ({"cam0.frame_id": "body_0"}, "own person frames"),
+    ({"cam0.frame_id": "left", "cam1.frame_id": "left"}, "each camera needs its own frame"),
+    ({"max_stamp_future": 0.0}, "max_stamp_future"),
+    ({"max_range": -1.0}, "max_range"),
+    ({"camera_timeout": 0.0}, "camera_timeout"),
 ])
 def test_invalid_configuration_is_a_clear_startup_error(overrides, fragment):
     context = rclpy.Context()

@@ -90,3 +90,47 @@ def test_invalid_settings_raise(slop, queue):
 def test_camera_index_is_checked():
     with pytest.raises(ValueError, match="camera index"):
         ApproximateTimeSync(0.01, 2).push(2, 0, None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Future stamps (issue 11): one message must not move "latest" into the future
+S = 1_000_000_000
+
+
+def test_far_future_stamp_is_rejected_and_changes_nothing():
+    sync = ApproximateTimeSync(slop_s=0.01, queue_size=5, max_future_s=0.5)
+    now = 1000 * S
+    assert sync.push(0, (2**31 - 1) * S, "poison", now_ns=now) == (None, [SyncEvent.FUTURE])
+    assert sync.stats.future == 1 and sync.pending() == (0, 0)
+    sync.push(0, now, "a0", now_ns=now)  # the next good frame of the same camera still pairs
+    pair, _ = sync.push(1, now, "a1", now_ns=now)
+    assert pair is not None and pair.cam0.payload == "a0" and sync.stats.out_of_order == 0
+
+
+def test_a_stamp_within_max_future_blocks_the_camera_at_most_that_long():
+    sync = ApproximateTimeSync(slop_s=0.01, queue_size=5, max_future_s=0.5)
+    now = 1000 * S
+    assert sync.push(0, now + 3 * S, "3 s ahead", now_ns=now)[1] == [SyncEvent.FUTURE]
+    assert sync.push(0, now + S // 2, "0.5 s ahead", now_ns=now)[1] == [SyncEvent.QUEUED]  # accepted: the limit
+    assert sync.push(0, now + S // 10, "behind it", now_ns=now + S // 10)[1] == [SyncEvent.OUT_OF_ORDER]
+    assert sync.blocked_by == ("cam0's previous message", now + S // 2)  # names the message at fault
+    assert sync.push(0, now + S // 2 + 1, "after the limit", now_ns=now + S // 2 + 1)[1] == [SyncEvent.QUEUED]
+
+
+def test_without_a_clock_nothing_is_future():
+    sync = ApproximateTimeSync(slop_s=0.01, queue_size=5, max_future_s=0.5)
+    assert sync.push(0, (2**31 - 1) * S, "x")[1] == [SyncEvent.QUEUED]  # bag tools pass no now_ns
+
+
+def test_out_of_order_names_the_blocking_stamp_and_misses_measure_the_offset():
+    sync = ApproximateTimeSync(slop_s=0.010, queue_size=5)
+    sync.push(0, 100 * MS, "a0")
+    sync.push(1, 101 * MS, "a1")
+    assert sync.push(1, 85 * MS, "old")[1] == [SyncEvent.OUT_OF_ORDER]
+    assert sync.blocked_by == ("cam1's previous message", 101 * MS)
+    assert sync.push(0, 90 * MS, "old")[1] == [SyncEvent.OUT_OF_ORDER]
+    assert sync.blocked_by == ("cam0's previous message", 100 * MS)
+    sync.push(0, 133 * MS, "b0")
+    assert sync.nearest_miss_ns is None  # nothing queued for camera 1
+    sync.push(1, 160 * MS, "b1")
+    assert sync.nearest_miss_ns == 27 * MS  # the cameras are 27 ms apart: beyond the 10 ms slop

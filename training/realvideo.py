@@ -22,6 +22,7 @@ from tqdm import tqdm
 from cvpose_ros.calibration import CalibratedCamera, read_qualisys
 from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
 from cvpose_ros.guard import EvidenceGuard
+from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.skeleton import get_layout, to_h36m
 from cvpose_ros.view_input import FrameError, PersonInput, ViewInput
 from training.multiview import align, detect_swaps, detector_error_stats, estimate_lags, residuals, triangulate_views
@@ -51,8 +52,11 @@ def run_pair(cam0: CalibratedCamera, cam1: CalibratedCamera, pixels: np.ndarray,
     """
     setup = CameraSetup(cam0.model, cam1.model, cam1.cam_from_world.compose(cam0.cam_from_world.inverse()),
                         reference_from_cam0=cam0.cam_from_world.inverse())
+    # every matched person is scored, swapped and noisy ones included: no bone-length filter (the node's output
+    # policy), only the range rule, which a room-sized rig never meets
     pipeline = SkeletonPipeline(refiner=refiner, default_layout="coco17", min_confidence=min_confidence,
-                                association_gate=association_gate, guard=guard)
+                                association_gate=association_gate, guard=guard,
+                                plausibility=PlausibilityCheck(bones=False))
     if layout != "coco17":
         pixels, confidence = in_layout(pixels, confidence, layout)
     frames = pixels.shape[1]

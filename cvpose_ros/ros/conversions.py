@@ -14,7 +14,7 @@ from cvpose_ros_msgs.msg import Keypoints2D, PersonKeypoints2D, Skeleton3D, Skel
 from geometry_msgs.msg import Point
 from sensor_msgs.msg import CameraInfo
 
-from cvpose_ros.camera import CameraModel
+from cvpose_ros.camera import CameraModel, calibration_problem
 from cvpose_ros.skeleton import get_layout
 from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput
 
@@ -64,7 +64,9 @@ def _projection_matrix(msg: CameraInfo) -> np.ndarray:
 def camera_model_from_info(msg: CameraInfo, rectified: bool = False) -> CameraModel:
     """CameraModel from CameraInfo; `rectified` uses P's intrinsics without distortion (rectified stereo images).
 
-    Raises FrameError(INVALID_CALIBRATION) on zero/non-finite intrinsics or a zero image size.
+    Raises FrameError(INVALID_CALIBRATION) on zero/non-finite intrinsics, a zero image size or a calibration that
+    cannot be a real camera's (`cvpose_ros.camera.calibration_problem`: focal lengths for the image size, a lens
+    model that does not round-trip over the image), with the reason.
     """
     try:
         if rectified:
@@ -85,7 +87,11 @@ def _checked_model(K: np.ndarray, dist: np.ndarray, model: str, width: int, heig
         raise FrameError(Problem.INVALID_CALIBRATION, f"invalid camera_info: intrinsics {K.ravel().tolist()}")
     if width <= 0 or height <= 0:
         raise FrameError(Problem.INVALID_CALIBRATION, f"invalid camera_info: image size {width}x{height}")
-    return CameraModel.from_camera_info(K.ravel(), dist, model, int(width), int(height))
+    camera = CameraModel.from_camera_info(K.ravel(), dist, model, int(width), int(height))
+    problem = calibration_problem(camera)
+    if problem is not None:
+        raise FrameError(Problem.INVALID_CALIBRATION, f"implausible camera_info: {problem}")
+    return camera
 
 
 def stereo_translation_from_info(right: CameraInfo) -> np.ndarray:

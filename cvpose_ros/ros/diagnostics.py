@@ -1,12 +1,19 @@
 """Counters and timings of the refiner node, published as one diagnostic_msgs/DiagnosticArray status.
 
-Counters are cumulative since start-up (so a monitor sees every problem that ever happened); the status level
-reflects the last period: OK, WARN when frames were skipped or people dropped since the previous report, ERROR
-while no usable camera calibration is available.
+Counters are cumulative since start-up (so a monitor sees every problem that ever happened). The status level and
+message say what is wrong now, most serious first:
+
+- ERROR while a camera has no usable camera_info (named, with the reason) or the extrinsics fail;
+- WARN while one camera's keypoints stopped (`camera_timeout`) and the other's still arrive: the silent camera is
+  named, with the frames received and the last stamp of each camera;
+- WARN for `hold_s` seconds after any problem, with that problem's message (so a burst of bad input is visible for
+  longer than one report period);
+- OK otherwise.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 
 import numpy as np
@@ -21,11 +28,20 @@ STATUS_NAME = "cvpose_refiner: pipeline"
 class NodeDiagnostics:
     """Accumulates what the node did and renders it as a DiagnosticArray."""
 
-    def __init__(self, hardware_id: str, timing_window: int = 300, name: str = STATUS_NAME) -> None:
+    def __init__(self, hardware_id: str, timing_window: int = 300, name: str = STATUS_NAME, hold_s: float = 5.0,
+                 camera_timeout_s: float = 1.0) -> None:
         self.hardware_id = hardware_id
         self.name = name  # the status name; a namespaced node's carries its namespace
+        self.hold_s = float(hold_s)
+        self.camera_timeout_s = float(camera_timeout_s)
+        self.last_stamp_ns: list[int | None] = [None, None]   # header stamp of each camera's latest keypoints
+        self._last_arrival: list[float | None] = [None, None]  # monotonic time of each camera's latest keypoints
+        self.camera_info_error: list[str | None] = ["no camera_info received yet"] * 2  # None = usable
+        self.extrinsics_error: str | None = None               # set while the last frame's extrinsics failed
+        self._last_problem: tuple[float, str] | None = None    # (monotonic time, message)
         self.problems: Counter = Counter({p: 0 for p in Problem})
         self.frames_in = [0, 0]
+        self.camera_info_in = [0, 0]
         self.pairs = 0
         self.frames_published = 0
         self.people = 0
@@ -36,12 +52,21 @@ class NodeDiagnostics:
         self.guarded_joints = 0                         # refined joints shortened by the do-no-harm guard
         self.swap_repairs = 0                           # person-views whose left/right labels matching repaired
         self.dropped_joints = 0                         # joints dropped: the two views disagree far beyond the rest
-        self.calibration_ok = False
         self._times_ms: deque[float] = deque(maxlen=timing_window)
-        self._problems_at_last_report = sum(self.problems.values())
 
     def count(self, problem: Problem, n: int = 1) -> None:
         self.problems[problem] += int(n)
+
+    def report(self, problem: Problem, message: str, n: int = 1, now_s: float | None = None) -> None:
+        """Count a problem and remember its message: the status stays WARN with it for `hold_s` seconds."""
+        self.count(problem, n)
+        self._last_problem = (time.monotonic() if now_s is None else now_s, f"[{problem.value}] {message}")
+
+    def keypoints_in(self, camera: int, stamp_ns: int, now_s: float | None = None) -> None:
+        """A keypoints message of `camera` arrived (stamped `stamp_ns`)."""
+        self.frames_in[camera] += 1
+        self.last_stamp_ns[camera] = int(stamp_ns)
+        self._last_arrival[camera] = time.monotonic() if now_s is None else now_s
 
     def add_counts(self, problems: Counter) -> None:
         for problem, n in problems.items():
@@ -64,15 +89,34 @@ class NodeDiagnostics:
         self.swap_repairs += int(swap_repairs)
         self.dropped_joints += int(dropped_joints)
 
-    def to_msg(self, stamp_ns: int) -> DiagnosticArray:
-        """The current state; also resets the 'since last report' window of the status level."""
-        total_problems = sum(self.problems.values())
-        new_problems = total_problems - self._problems_at_last_report
-        self._problems_at_last_report = total_problems
-        if not self.calibration_ok:
-            level, message = DiagnosticStatus.ERROR, "no valid camera_info/extrinsics for both cameras yet"
-        elif new_problems:
-            level, message = DiagnosticStatus.WARN, f"{new_problems} input problems since the last report"
+    def silent_camera(self, now_s: float) -> tuple[int, str] | None:
+        """(camera, description) of a camera whose keypoints stopped while the other camera's still arrive."""
+        recent = [t is not None and now_s - t <= self.camera_timeout_s for t in self._last_arrival]
+        if recent[0] == recent[1]:
+            return None
+        quiet = recent.index(False)
+        last = self._last_arrival[quiet]
+        since = "no keypoints received yet" if last is None else f"no keypoints for {now_s - last:.1f} s"
+        return quiet, f"cam{quiet} silent: {since} while cam{1 - quiet} publishes"
+
+    def _stamp_text(self, camera: int) -> str:
+        stamp = self.last_stamp_ns[camera]
+        return "none" if stamp is None else f"{stamp / 1e9:.6f}"
+
+    def to_msg(self, stamp_ns: int, now_s: float | None = None) -> DiagnosticArray:
+        """The current state as one DiagnosticStatus (level and message: see the module docstring)."""
+        now_s = time.monotonic() if now_s is None else now_s
+        silent = self.silent_camera(now_s)
+        missing = [f"cam{c}: {err}" for c, err in enumerate(self.camera_info_error) if err is not None]
+        if missing or self.extrinsics_error:
+            level, message = DiagnosticStatus.ERROR, "; ".join(missing or [f"extrinsics: {self.extrinsics_error}"])
+        elif silent is not None:
+            level, message = DiagnosticStatus.WARN, (
+                f"{silent[1]} (frames in: cam0 {self.frames_in[0]}, cam1 {self.frames_in[1]}; last stamps: "
+                f"cam0 {self._stamp_text(0)}, cam1 {self._stamp_text(1)})")
+        elif self._last_problem is not None and now_s - self._last_problem[0] <= self.hold_s:
+            level, message = DiagnosticStatus.WARN, (f"problem {now_s - self._last_problem[0]:.1f} s ago: "
+                                                     f"{self._last_problem[1]}")
         elif self.last_layout and not self.layout_refinement.get(self.last_layout, True):
             level, message = DiagnosticStatus.OK, (f"running; {self.last_layout} keypoints are triangulated only "
                                                    f"(no {self.last_layout} weights)")
@@ -80,7 +124,14 @@ class NodeDiagnostics:
             level, message = DiagnosticStatus.OK, f"running, refinement {self.refinement_state}"
         times = np.asarray(self._times_ms)
         values = {
-            "frames_in_cam0": self.frames_in[0], "frames_in_cam1": self.frames_in[1], "synced_pairs": self.pairs,
+            "frames_in_cam0": self.frames_in[0], "frames_in_cam1": self.frames_in[1],
+            "last_stamp_cam0": self._stamp_text(0), "last_stamp_cam1": self._stamp_text(1),
+            "silent_camera": "" if silent is None else f"cam{silent[0]}",
+            "camera_info_in_cam0": self.camera_info_in[0], "camera_info_in_cam1": self.camera_info_in[1],
+            "camera_info_cam0": self.camera_info_error[0] or "ok",
+            "camera_info_cam1": self.camera_info_error[1] or "ok",
+            "last_problem": "" if self._last_problem is None else self._last_problem[1],
+            "synced_pairs": self.pairs,
             "frames_published": self.frames_published, "people": self.people,
             "processing_ms_mean": f"{times.mean():.2f}" if times.size else "nan",
             "processing_ms_max": f"{times.max():.2f}" if times.size else "nan",

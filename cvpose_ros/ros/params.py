@@ -22,6 +22,7 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
+from cvpose_ros.frame_ids import FrameIdRules
 from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.ros.tf import TfNaming
@@ -99,6 +100,13 @@ PARAMETERS: dict[str, ParamSpec] = {
                      restart=True),
     "max_stamp_age": P(1.0, "Skip keypoints older than this (s) against the node clock; 0 disables.",
                        (0.0, 86400.0)),
+    "max_stamp_future": P(0.5, "Skip keypoints stamped more than this (s) ahead of the node clock (/clock with "
+                               "use_sim_time); also the longest a bad stamp can block a camera.", (0.001, 3600.0),
+                          restart=True),
+    "max_range": P(30.0, "Drop people with a joint farther than this (m) from the nearer camera.", (0.1, 10000.0),
+                   restart=True),
+    "bone_check": P(True, "Drop people with a bone length outside a human range (per keypoint layout).",
+                    restart=True),
     "association_gate": P(0.1, "Largest median two-view residual to match people across views, as a fraction of "
                                "the person's size in the image (0 < gate <= 1); a lone person in each view is "
                                "matched up to 0.35 unless geometry rules it out.", (0.0, 1.0)),
@@ -123,6 +131,10 @@ PARAMETERS: dict[str, ParamSpec] = {
     "diagnostics_period": P(1.0, "Period (s) of /diagnostics.", (0.01, 3600.0), restart=True),
     "warn_throttle": P(5.0, "Smallest interval (s) between two warnings of the same problem kind.",
                        (0.0, 86400.0)),
+    "diagnostics_hold": P(5.0, "After a problem, /diagnostics stays WARN for this long (s) with the last problem's "
+                               "message.", (0.0, 3600.0), restart=True),
+    "camera_timeout": P(1.0, "A camera with no keypoints for this long (s) while the other's arrive is reported "
+                             "silent (WARN, named) in /diagnostics.", (0.01, 3600.0), restart=True),
 }
 del P
 # An entry written as a plain (default, description) tuple is accepted as a live parameter without a range.
@@ -248,6 +260,11 @@ class RefinerParams:
     diagnostics_name: str
     diagnostics_period: float
     warn_throttle: float
+    max_stamp_future: float
+    max_range: float
+    bone_check: bool
+    diagnostics_hold: float
+    camera_timeout: float
 
 
 def _pose(values: dict, cam: str) -> RigidTransform:
@@ -278,8 +295,15 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     source = values["extrinsics_source"]
     _check(source in EXTRINSICS_SOURCES, f"extrinsics_source must be one of {EXTRINSICS_SOURCES}, got {source!r}")
     _check(values["layout"] in LAYOUTS, f"layout must be one of {sorted(LAYOUTS)}, got {values['layout']!r}")
+    ns = namespace_prefix(namespace)
+    prefix = values["tf_prefix"].replace(NAMESPACE_FIELD, ns)
+    rules = FrameIdRules(prefix, values["tf_root_format"], values["tf_joint_format"]) \
+        if _formats_ok(values) else FrameIdRules(prefix)
     for name in ("reference_frame", "cam0.frame_id", "cam1.frame_id"):
-        _check(not values[name].startswith("/"), f"{name} must not start with '/' (got {values[name]!r})")
+        problem = rules.problem(values[name]) if values[name] else None
+        _check(problem is None, f"{name}: {problem}")
+    _check(not values["cam0.frame_id"] or values["cam0.frame_id"] != values["cam1.frame_id"],
+           f"cam0.frame_id and cam1.frame_id are both {values['cam0.frame_id']!r}: each camera needs its own frame")
     poses = (_pose(values, "cam0"), _pose(values, "cam1"))
     if source == "parameters":
         baseline = np.linalg.norm(poses[1].t - poses[0].t)
@@ -291,7 +315,6 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
                          "identity; set reference_frame to the frame those poses are given in")
     _check(values["association_gate"] > 0.0, "association_gate must be in (0, 1] (a fraction of the person's size in "
                                              "the image)")
-    ns = namespace_prefix(namespace)
     naming = TfNaming(values["tf_prefix"].replace(NAMESPACE_FIELD, ns), values["tf_root_format"],
                       values["tf_joint_format"])
     try:
@@ -330,8 +353,19 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         publish_coarse=bool(values["publish_coarse"]), publish_markers=bool(values["publish_markers"]),
         publish_tf=bool(values["publish_tf"]), tf_naming=naming, marker_lifetime=float(values["marker_lifetime"]),
         diagnostics_name=diagnostics_name, diagnostics_period=float(values["diagnostics_period"]),
-        warn_throttle=float(values["warn_throttle"]),
+        warn_throttle=float(values["warn_throttle"]), max_stamp_future=float(values["max_stamp_future"]),
+        max_range=float(values["max_range"]), bone_check=bool(values["bone_check"]),
+        diagnostics_hold=float(values["diagnostics_hold"]), camera_timeout=float(values["camera_timeout"]),
     )
+
+
+def _formats_ok(values: dict) -> bool:
+    """True when the TF name formats can be formatted (their own error is raised further down)."""
+    try:
+        TfNaming(values["tf_prefix"], values["tf_root_format"], values["tf_joint_format"]).validate()
+    except ValueError:
+        return False
+    return True
 
 
 def refiner_parameters(node: Node, apply: Callable[[RefinerParams, RefinerParams], None] | None = None,

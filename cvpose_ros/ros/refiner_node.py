@@ -26,7 +26,9 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
+from cvpose_ros.frame_ids import FrameIdRules
 from cvpose_ros.frame_processor import FrameResult, SkeletonPipeline, Skeletons
+from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.ros.conversions import keypoints_from_msg, skeletons_to_msg, stamp_to_ns
 from cvpose_ros.ros.diagnostics import NodeDiagnostics
 from cvpose_ros.ros.entry import run_node
@@ -39,6 +41,8 @@ from cvpose_ros.view_input import FrameError, Problem
 
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 NS_PER_S = 1_000_000_000
+_HINTS = {Problem.IMPLAUSIBLE_PERSON: " (dropped: a joint beyond max_range {p.max_range} m or a bone outside a "
+                                      "human length range)"}
 CAMERA_TF_DELAY_S = 1.0  # listen to TF this long before the first /tf_static of the cameras (see _camera_tf_check)
 CAMERA_TF_WATCH_S = 10.0  # then keep reading /tf (not only /tf_static) this long for camera frames, and stop
 
@@ -73,7 +77,8 @@ class RefinerCore:
         self.pipeline.tracker.max_distance_m = new.track_max_distance
         self.pipeline.tracker.timeout_s = new.track_timeout
         if (new.sync_slop, new.queue_size) != (old.sync_slop, old.queue_size):
-            self.sync = ApproximateTimeSync(new.sync_slop, new.queue_size)  # queued messages are dropped once
+            self.sync = ApproximateTimeSync(new.sync_slop, new.queue_size,  # queued messages are dropped once
+                                            max_future_s=new.max_stamp_future)
         self.diag.name = new.diagnostics_name
         self._update_output_publishers()
 
@@ -81,16 +86,19 @@ class RefinerCore:
     def _configure(self) -> None:
         """Parameters -> refiner, calibration, synchroniser and publishers (raises StartupError)."""
         p = self.params
-        self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name)
+        self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name,
+                                    hold_s=p.diagnostics_hold, camera_timeout_s=p.camera_timeout)
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
                                          p.association_gate, p.track_max_distance, p.track_timeout, p.guard,
-                                         p.max_people)
+                                         p.max_people, plausibility=PlausibilityCheck(p.max_range, p.bone_check))
+        self.frame_rules = FrameIdRules(p.tf_naming.prefix, p.tf_naming.root_format, p.tf_naming.joint_format)
         self.pipeline.tracker.next_id = getattr(self, "_next_person_id", 0)  # after a cleanup: ids go on growing
         try:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
             raise StartupError(str(exc)) from exc
-        self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size)
+        self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size, max_future_s=p.max_stamp_future)
+        self._camera_offset_ns: int | None = None  # last measured stamp offset between unpaired camera messages
         self._last_warning: dict[Problem, float] = {}
         self._camera_frames: tuple[str, str] | None = None   # the frames the latest frame used
         self.pub_skeletons = self.create_publisher(Skeleton3DArray, "skeletons", OUTPUT_QOS)
@@ -223,35 +231,57 @@ class RefinerCore:
             self.pub_markers.publish(delete_all_markers(frame))
 
     def _on_camera_info(self, camera: int, msg: CameraInfo) -> None:
+        self.diag.camera_info_in[camera] += 1
         try:
             error = self.calibration.update(camera, msg)
         except Exception as exc:  # e.g. arrays of the wrong size: never let a message stop the node
+            self.diag.camera_info_error[camera] = f"camera_info unusable: {exc!r}"
             self._problem(Problem.INVALID_CALIBRATION, f"cam{camera}/camera_info unusable: {exc!r}")
             return
+        self.diag.camera_info_error[camera] = None if error is None else f"camera_info rejected: {error}"
         if error is not None:
             self._problem(error.problem, f"cam{camera}/camera_info rejected: {error}")
 
     def _on_keypoints(self, camera: int, msg: Keypoints2D) -> None:
-        self.diag.frames_in[camera] += 1
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
+            self.diag.keypoints_in(camera, stamp_ns)
+            now_ns = self.get_clock().now().nanoseconds
             max_age_ns = int(self.params.max_stamp_age * NS_PER_S)
-            age_ns = self.get_clock().now().nanoseconds - stamp_ns
+            age_ns = now_ns - stamp_ns
             if max_age_ns > 0 and age_ns > max_age_ns:
                 self._problem(Problem.STALE_STAMP, f"cam{camera} keypoints are {age_ns / NS_PER_S:.3f} s old "
                                                    f"(max_stamp_age {self.params.max_stamp_age} s): skipped")
                 return
-            pair, events = self.sync.push(camera, stamp_ns, keypoints_from_msg(msg))
-            for event in events:
-                if event is SyncEvent.DROPPED:
-                    self.diag.count(Problem.SYNC_DROP)
-                elif event is SyncEvent.OUT_OF_ORDER:
-                    self._problem(Problem.OUT_OF_ORDER, f"cam{camera} keypoints stamp {stamp_ns / NS_PER_S:.6f} s "
-                                                        "is not newer than the previous one: skipped")
+            pair, events = self.sync.push(camera, stamp_ns, keypoints_from_msg(msg), now_ns)
+            if self.sync.nearest_miss_ns is not None:
+                self._camera_offset_ns = self.sync.nearest_miss_ns
+            self._report_sync_events(camera, stamp_ns, now_ns, events)
             if pair is not None:
                 self._process(pair)
         except Exception as exc:  # the node must survive anything a message can contain
             self._problem(Problem.PROCESSING_ERROR, f"unexpected error on cam{camera} keypoints: {exc!r}")
+
+    def _report_sync_events(self, camera: int, stamp_ns: int, now_ns: int, events: list[SyncEvent]) -> None:
+        """Warn (throttled) and count what the synchroniser did with a message, naming the message at fault."""
+        if SyncEvent.FUTURE in events:
+            hint = " (the node clock is at 0: with use_sim_time, is /clock published?)" if now_ns == 0 else ""
+            self._problem(Problem.FUTURE_STAMP, f"cam{camera} keypoints stamped {stamp_ns / NS_PER_S:.6f} s are "
+                                                f"{(stamp_ns - now_ns) / NS_PER_S:.3f} s ahead of the node clock "
+                                                f"(max_stamp_future {self.params.max_stamp_future} s): skipped{hint}")
+        if SyncEvent.OUT_OF_ORDER in events and self.sync.blocked_by is not None:
+            what, blocker = self.sync.blocked_by
+            self._problem(Problem.OUT_OF_ORDER, f"cam{camera} keypoints stamped {stamp_ns / NS_PER_S:.6f} s are not "
+                                                f"newer than {what} ({blocker / NS_PER_S:.6f} s): skipped")
+        drops = events.count(SyncEvent.DROPPED)
+        if drops:
+            slop_ms = self.params.sync_slop * 1e3
+            offset = "not measured yet" if self._camera_offset_ns is None else \
+                f"{self._camera_offset_ns / 1e6:.1f} ms apart"
+            self._problem(Problem.SYNC_DROP, f"{drops} keypoint message(s) dropped without a partner: the two "
+                                             f"cameras' nearest stamps are {offset} (sync_slop {slop_ms:.1f} ms); "
+                                             "raise sync_slop (up to half the frame period) if the cameras are not "
+                                             "hardware-synchronised", drops)
 
     def _on_time_jump(self, _info) -> None:
         """Replays restart: forget queued messages and tracks when time goes back (ids are still never reused)."""
@@ -265,26 +295,41 @@ class RefinerCore:
 
     # ------------------------------------------------------------------------------------------------ processing
     def _frame_ids(self, pair: SyncedPair) -> tuple[str, str]:
+        """Both cameras' frames (parameter, else the message header, else cam<c>_optical_frame); FrameError
+        (invalid_frame_id) when one is not a usable TF frame name or both are the same."""
         views = (pair.cam0.payload, pair.cam1.payload)
-        return tuple(self.params.frame_ids[c] or views[c].frame_id.lstrip("/") or f"cam{c}_optical_frame"
-                     for c in (0, 1))
+        ids = tuple(self.params.frame_ids[c] or views[c].frame_id.lstrip("/") or f"cam{c}_optical_frame"
+                    for c in (0, 1))
+        for c, frame_id in enumerate(ids):
+            problem = self.frame_rules.problem(frame_id)
+            if problem is not None:
+                raise FrameError(Problem.INVALID_FRAME_ID, f"cam{c} {problem}")
+        if ids[0] == ids[1]:
+            raise FrameError(Problem.INVALID_FRAME_ID, f"both cameras are in frame {ids[0]!r}")
+        return ids
 
     def _process(self, pair: SyncedPair) -> None:
         start = time.perf_counter()
         self.diag.pairs += 1
-        frame_ids = self._frame_ids(pair)
-        reference = self.params.reference_frame or frame_ids[0]
         try:
-            cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns,
-                                             timeout_s=self.params.tf_timeout)
-            self.diag.calibration_ok = True
+            frame_ids = self._frame_ids(pair)
+            reference = self.params.reference_frame or frame_ids[0]
+            try:
+                cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns,
+                                                 timeout_s=self.params.tf_timeout)
+            except FrameError as err:
+                calibrated = all(e is None for e in self.diag.camera_info_error)
+                extrinsics = err.problem in (Problem.NO_TRANSFORM, Problem.INVALID_CALIBRATION)
+                self.diag.extrinsics_error = str(err) if calibrated and extrinsics else None
+                raise
+            self.diag.extrinsics_error = None
             result = self.pipeline.process(cameras, pair.cam0.payload, pair.cam1.payload)
         except FrameError as err:
-            self.diag.calibration_ok &= err.problem not in (Problem.NO_CAMERA_INFO, Problem.INVALID_CALIBRATION)
             self._problem(err.problem, f"frame {pair.stamp_ns / NS_PER_S:.6f} skipped: {err}")
             return
         for problem, count in result.problems.items():
-            self._problem(problem, f"frame {pair.stamp_ns / NS_PER_S:.6f}: {count} x {problem.value}", count)
+            hint = _HINTS.get(problem, "").format(p=self.params)
+            self._problem(problem, f"frame {pair.stamp_ns / NS_PER_S:.6f}: {count} x {problem.value}{hint}", count)
         if frame_ids != self._camera_frames:
             self._camera_frames = frame_ids
             self._camera_tf_check()
@@ -343,7 +388,7 @@ class RefinerCore:
 
     def _problem(self, problem: Problem, message: str, count: int = 1) -> None:
         """Count a problem in /diagnostics and warn, at most once per `warn_throttle` seconds per kind."""
-        self.diag.count(problem, count)
+        self.diag.report(problem, message, count)
         now = time.monotonic()
         if now - self._last_warning.get(problem, -1e18) >= self.params.warn_throttle:
             self._last_warning[problem] = now

@@ -1,0 +1,57 @@
+"""The refiner's /diagnostics status on its own (no node): what is wrong now, most serious first."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("diagnostic_msgs")
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+
+from cvpose_ros.ros.diagnostics import NodeDiagnostics, diagnostics_values  # noqa: E402
+from cvpose_ros.view_input import Problem  # noqa: E402
+
+
+def status(diag: NodeDiagnostics, now_s: float) -> tuple[int, str, dict]:
+    msg = diag.to_msg(0, now_s=now_s)
+    return msg.status[0].level, msg.status[0].message, diagnostics_values(msg)
+
+
+def calibrated() -> NodeDiagnostics:
+    diag = NodeDiagnostics("test", hold_s=5.0, camera_timeout_s=1.0)
+    diag.camera_info_error = [None, None]
+    return diag
+
+
+def test_missing_camera_info_is_an_error_naming_the_camera():
+    diag = NodeDiagnostics("test")
+    diag.camera_info_error[0] = None
+    level, message, values = status(diag, 0.0)
+    assert level == DiagnosticStatus.ERROR and message.startswith("cam1:") and "cam0" not in message
+    assert values["camera_info_cam0"] == "ok" and "no camera_info" in values["camera_info_cam1"]
+
+
+def test_the_silent_camera_is_named_with_frames_and_stamps():
+    diag = calibrated()
+    for k in range(10):
+        diag.keypoints_in(0, 1_000_000_000 + k, now_s=100.0 + 0.1 * k)
+    level, message, values = status(diag, 101.0)
+    assert level == DiagnosticStatus.WARN and "cam1 silent: no keypoints received yet" in message
+    assert values["silent_camera"] == "cam1" and values["frames_in_cam0"] == "10"
+    assert values["last_stamp_cam0"] == "1.000000" and values["last_stamp_cam1"] == "none"
+    diag.keypoints_in(1, 2_000_000_000, now_s=101.0)
+    assert status(diag, 101.5)[0] == DiagnosticStatus.OK  # both recent
+    diag.keypoints_in(1, 2_100_000_000, now_s=103.0)
+    level, message, _ = status(diag, 103.2)
+    assert "cam0 silent: no keypoints for 2.3 s" in message
+    assert status(diag, 200.0)[0] == DiagnosticStatus.OK  # both stopped: nobody to compare with
+
+
+def test_warn_is_held_for_the_window_with_the_last_message():
+    diag = calibrated()
+    diag.report(Problem.UNKNOWN_LAYOUT, "frame 1.0 skipped: unknown layout 'body25'", now_s=10.0)
+    diag.report(Problem.INVALID_FRAME_ID, "frame 2.0 skipped: cam0 frame id 'body_0' ...", now_s=11.0)
+    for now in (11.0, 13.0, 15.9):
+        level, message, values = status(diag, now)
+        assert level == DiagnosticStatus.WARN and "[invalid_frame_id]" in message
+    assert values["problem_unknown_layout"] == "1" and "[invalid_frame_id]" in values["last_problem"]
+    assert status(diag, 16.1)[0] == DiagnosticStatus.OK
