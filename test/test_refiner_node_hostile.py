@@ -117,9 +117,12 @@ def test_no_published_joint_is_beyond_max_range(harness):
 
 
 # ------------------------------------------------------------------------------------------------ frame ids
-@pytest.mark.parametrize("bad", ["body_0", "l_wrist_1", " ", "\t\n", "map/../cam0", "kamera_ü", "x" * 4096,
+@pytest.mark.parametrize("bad", ["{own_root}", "{own_joint}", " ", "\t\n", "map/../cam0", "kamera_ü", "x" * 4096,
                                  "cam1_optical_frame"])
 def test_bad_frame_ids_are_counted_not_used(harness, bad):
+    naming = harness.node.params.tf_naming  # the node's own person frames (namespaced: hostile/body_0)
+    if bad in ("{own_root}", "{own_joint}"):
+        bad = naming.root(0) if bad == "{own_root}" else naming.joint("l_wrist", 1)
     before = counter(harness, "invalid_frame_id")
     kp, conf = arrays()
     stamp = next_stamp(harness)
