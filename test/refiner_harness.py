@@ -102,6 +102,11 @@ class Harness:
     def now_ns(self) -> int:
         return self.node.get_clock().now().nanoseconds
 
+    def next_stamp(self, step_ns: int = 33_333_333) -> int:
+        """A stamp `step_ns` after every stamp handed out so far and never behind the node clock (live play)."""
+        self.last_stamp = max(self.last_stamp + step_ns, self.now_ns())
+        return self.last_stamp
+
     def spin_until(self, condition, timeout_s: float = 3.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout_s
         while not condition():

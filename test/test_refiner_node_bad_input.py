@@ -34,14 +34,10 @@ def harness(request):
     """The node with the packaged weights on each runtime: bad input must be handled the same way by both."""
     h = Harness(rig_parameters(RIG, max_stamp_age=2.0, runtime=request.param), namespace=request.param)
     assert all(r.backend.runtime == request.param for r in h.node.pipeline.refiner.refiners.values())
-    h.stamp = h.now_ns()
     yield h
     h.close()
 
 
-def next_stamp(h: Harness) -> int:
-    h.stamp = max(h.stamp + STEP, h.now_ns())
-    return h.stamp
 
 
 def good_arrays(t: int = 0):
@@ -53,7 +49,7 @@ def good_arrays(t: int = 0):
 def assert_still_answers(h: Harness, people: int = 2) -> None:
     """A good frame after the bad input still gives skeletons for everyone."""
     kp, conf = good_arrays(5)
-    msg = h.frame(next_stamp(h), kp, conf)
+    msg = h.frame(h.next_stamp(), kp, conf)
     ids, joints, _, _ = skeletons_from_msg(msg)
     assert len(ids) == people and np.isfinite(joints).any()
 
@@ -63,7 +59,7 @@ def counter(h: Harness, name: str) -> int:
 
 
 def send_and_settle(h: Harness, kp, conf, layout: str = "h36m17", stamp: int | None = None) -> int:
-    stamp = next_stamp(h) if stamp is None else stamp
+    stamp = h.next_stamp() if stamp is None else stamp
     h.send_keypoints(tuple(keypoints_to_msg(stamp, f"cam{c}_optical_frame", kp[c], conf[c], layout=layout)
                            for c in (0, 1)))
     h.spin_for(0.1)
@@ -98,7 +94,7 @@ def test_nan_keypoints_become_missing_joints(harness):
     kp, conf = good_arrays()
     kp[0][0, 3] = np.nan  # NaN with confidence 0.9: a detector bug
     kp[1][1, :, :] = np.inf
-    msg = harness.frame(next_stamp(harness), kp, conf)
+    msg = harness.frame(harness.next_stamp(), kp, conf)
     ids, joints, conf_out, _ = skeletons_from_msg(msg)
     assert len(ids) == 1  # person 1 is all inf in camera 1: dropped, person 0 kept
     assert np.isnan(joints[0, 3]).all() and conf_out[0, 3] == 0
@@ -109,7 +105,7 @@ def test_nan_keypoints_become_missing_joints(harness):
 def test_missing_keypoints_drop_the_person(harness):
     kp, conf = good_arrays()
     conf[0][1, :] = 0.0  # person 1 has no keypoint in camera 0
-    msg = harness.frame(next_stamp(harness), kp, conf)
+    msg = harness.frame(harness.next_stamp(), kp, conf)
     assert len(msg.skeletons) == 1
     assert counter(harness, "too_few_joints") >= 1
     assert_still_answers(harness)
@@ -119,7 +115,7 @@ def test_missing_keypoints_drop_the_person(harness):
 def test_wrong_array_sizes_drop_only_that_person(harness, field, length):
     before = counter(harness, "bad_array_sizes")
     kp, conf = good_arrays()
-    stamp = next_stamp(harness)
+    stamp = harness.next_stamp()
     msgs = tuple(keypoints_to_msg(stamp, f"cam{c}_optical_frame", kp[c], conf[c]) for c in (0, 1))
     person = msgs[1].people[0]
     setattr(person, field, list(getattr(person, field))[:length] + [1.0] * max(0, length - 17))
@@ -141,7 +137,7 @@ def test_unknown_layout_skips_the_frame(harness):
 def test_coco17_layout_stays_coco17(harness):
     coco_from_h36m = [9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]  # nose, eyes, ears <- neck, head
     kp, conf = good_arrays()
-    msg = harness.frame(next_stamp(harness), tuple(k[:, coco_from_h36m] for k in kp),
+    msg = harness.frame(harness.next_stamp(), tuple(k[:, coco_from_h36m] for k in kp),
                         tuple(c[:, coco_from_h36m] for c in conf), layout="coco17")
     assert msg.layout == "coco17" and list(msg.joint_names) == list(COCO17.joint_names)
     ids, joints, _, _ = skeletons_from_msg(msg)
@@ -158,7 +154,7 @@ def test_stale_and_out_of_order_stamps_are_skipped(harness):
     stale = send_and_settle(harness, kp, conf, stamp=harness.now_ns() - 10 * 10**9)
     assert harness.skeletons_at(stale) is None
     assert counter(harness, "stale_stamp") >= 2
-    latest = harness.stamp
+    latest = harness.last_stamp
     older = send_and_settle(harness, kp, conf, stamp=latest - STEP // 2)
     assert harness.skeletons_at(older) is None
     assert counter(harness, "out_of_order") >= 2

@@ -34,10 +34,6 @@ def harness():
     h.close()
 
 
-def next_stamp(h: Harness) -> int:
-    """A stamp at the node clock's now, after every stamp sent so far."""
-    h.last_stamp = max(h.now_ns(), h.last_stamp + MS)
-    return h.last_stamp
 
 
 def arrays(t: int = 0, people=slice(None)):
@@ -51,7 +47,7 @@ def msgs(stamp: int, kp, conf, frame_ids=("cam0_optical_frame", "cam1_optical_fr
 
 def answers(h: Harness, people: int = 3) -> None:
     kp, conf = arrays(3)
-    msg = h.frame(next_stamp(h), kp, conf, timeout_s=5.0)
+    msg = h.frame(h.next_stamp(MS), kp, conf, timeout_s=5.0)
     assert len(msg.skeletons) == people
 
 
@@ -94,7 +90,7 @@ def test_a_consistent_crowd_600_m_away_is_not_published(harness):
     far = truth + np.array([0.0, 0.0, 600.0])
     kp = (RIG.cameras[0].model.project(far), RIG.cameras[1].model.project(RIG.cam1_from_cam0.apply(far)))
     conf = tuple(np.full(k.shape[:2], 0.9) for k in kp)
-    stamp = next_stamp(harness)
+    stamp = harness.next_stamp(MS)
     harness.send_keypoints(msgs(stamp, kp, conf))
     harness.spin_until(lambda: harness.skeletons_at(stamp) is not None, 5.0, "the frame's skeletons")
     harness.spin_for(0.2)
@@ -125,7 +121,7 @@ def test_bad_frame_ids_are_counted_not_used(harness, bad):
         bad = naming.root(0) if bad == "{own_root}" else naming.joint("l_wrist", 1)
     before = counter(harness, "invalid_frame_id")
     kp, conf = arrays()
-    stamp = next_stamp(harness)
+    stamp = harness.next_stamp(MS)
     seen = {topic: len(harness.received[topic]) for topic in ("/tf", "/tf_static", "skeleton_markers")}
     harness.send_keypoints(msgs(stamp, kp, conf, frame_ids=(bad, "cam1_optical_frame")))
     harness.spin_for(0.3)
@@ -148,7 +144,7 @@ def test_absurd_calibration_is_rejected_with_the_reason(harness, field, value, r
         bad.distortion_model = "plumb_bob"
     send_calibration(harness, (camera_info_msg(RIG, 0), bad))
     kp, conf = arrays()
-    stamp = next_stamp(harness)
+    stamp = harness.next_stamp(MS)
     harness.send_keypoints(msgs(stamp, kp, conf))
     harness.spin_for(0.3)
     assert harness.skeletons_at(stamp) is None
@@ -177,7 +173,7 @@ def test_a_silent_camera_is_named(watched):
     kp, conf = arrays()
     last = 0
     for _ in range(15):  # only camera 0 publishes, at about 20 Hz
-        last = next_stamp(watched)
+        last = watched.next_stamp(MS)
         watched.pub_kp[0].publish(keypoints_to_msg(last, "cam0_optical_frame", kp[0], conf[0]))
         watched.spin_for(0.05)
     values = watched.latest_diagnostics(after=0.0)
@@ -194,7 +190,7 @@ def test_warn_is_held_with_the_last_problem(watched):
     assert watched.latest_diagnostics(after=0.0) is not None
     assert watched.received["/diagnostics"][-1].status[0].level == DiagnosticStatus.OK
     kp, conf = arrays()
-    watched.send_keypoints(msgs(next_stamp(watched), kp, conf, layout="body25"))  # one bad frame
+    watched.send_keypoints(msgs(watched.next_stamp(MS), kp, conf, layout="body25"))  # one bad frame
     watched.spin_for(0.3)
     start = len(watched.received["/diagnostics"])
     deadline_reports = 5  # diagnostics_period 0.2 s: about a second of reports
@@ -211,7 +207,7 @@ def test_cameras_offset_beyond_sync_slop_are_logged_with_the_offset(watched):
     and /diagnostics carries the same message."""
     kp, conf = arrays()
     for _ in range(15):  # camera 1 stamps 15 ms after camera 0 at 30 Hz; sync_slop is 10 ms
-        stamp = next_stamp(watched)
+        stamp = watched.next_stamp(MS)
         m0, m1 = msgs(stamp, kp, conf)
         m1.header.stamp = ns_to_stamp(stamp + 15 * MS)
         watched.send_keypoints((m0, m1))

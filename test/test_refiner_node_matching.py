@@ -21,7 +21,6 @@ from cvpose_ros.skeleton import H36M17  # noqa: E402
 from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
-STEP = 33_333_333
 MAX_PEOPLE = 5
 
 
@@ -29,14 +28,10 @@ MAX_PEOPLE = 5
 def harness():
     h = Harness(rig_parameters(RIG, max_people=MAX_PEOPLE, refine=False, max_stamp_age=5.0))
     h.send_camera_info(RIG)
-    h.stamp = h.now_ns()
     yield h
     h.close()
 
 
-def next_stamp(h: Harness) -> int:
-    h.stamp = max(h.stamp + STEP, h.now_ns())
-    return h.stamp
 
 
 def three_people(t: int = 4):
@@ -57,14 +52,14 @@ def errors_to_truth(msg, truth: np.ndarray) -> np.ndarray:
 def test_disagreeing_track_ids_give_correct_skeletons_and_a_counted_warning(harness):
     truth, kp, conf = three_people()
     reports = len(harness.received["/diagnostics"])
-    msg = harness.frame(next_stamp(harness), kp, conf, track_ids=([0, 1, 2], [2, 1, 0]))
+    msg = harness.frame(harness.next_stamp(), kp, conf, track_ids=([0, 1, 2], [2, 1, 0]))
     assert len(msg.skeletons) == 3
     assert (errors_to_truth(msg, truth) < 0.03).all()  # matching by id alone put two of them metres off
     values = harness.latest_diagnostics()  # a report published after the frame (0.5 s later)
     assert int(values["problem_track_id_disagreement"]) >= 2
     assert any(m.status[0].level == DiagnosticStatus.WARN for m in harness.received["/diagnostics"][reports:])
     before = int(values["problem_track_id_disagreement"])
-    msg = harness.frame(next_stamp(harness), kp, conf, track_ids=([0, 1, 2], [0, 1, 2]))  # agreeing ids
+    msg = harness.frame(harness.next_stamp(), kp, conf, track_ids=([0, 1, 2], [0, 1, 2]))  # agreeing ids
     assert (errors_to_truth(msg, truth) < 0.03).all()
     assert int(harness.latest_diagnostics()["problem_track_id_disagreement"]) == before
 
@@ -74,7 +69,7 @@ def test_a_whole_body_flip_in_one_view_is_repaired(harness):
     before = int(harness.latest_diagnostics()["swap_repairs"])
     flipped = kp[1].copy()
     flipped[2] = flipped[2][H36M17.flip_permutation()]
-    stamp = next_stamp(harness)
+    stamp = harness.next_stamp()
     harness.frame(stamp, (kp[0], flipped), conf)
     coarse = harness.skeletons_at(stamp, "skeletons_coarse")
     _, joints, _, _ = skeletons_from_msg(coarse)
@@ -100,7 +95,7 @@ def test_a_crowd_is_cut_to_max_people_and_counted_without_stalling(harness, coun
     kp, conf = crowd(count, seed=count)
     before = int(harness.latest_diagnostics()["problem_people_over_limit"])
     start = time.monotonic()
-    msg = harness.frame(next_stamp(harness), kp, conf, timeout_s=20.0)
+    msg = harness.frame(harness.next_stamp(), kp, conf, timeout_s=20.0)
     took = time.monotonic() - start
     assert len(msg.skeletons) <= MAX_PEOPLE
     reported = [int(((c > 0).sum(-1) >= 6).sum()) for c in conf]  # people that pass the node's validation
@@ -109,4 +104,4 @@ def test_a_crowd_is_cut_to_max_people_and_counted_without_stalling(harness, coun
     assert took < 20.0
     # the node keeps answering ordinary frames
     truth, kp3, conf3 = three_people()
-    assert (errors_to_truth(harness.frame(next_stamp(harness), kp3, conf3), truth) < 0.03).all()
+    assert (errors_to_truth(harness.frame(harness.next_stamp(), kp3, conf3), truth) < 0.03).all()
