@@ -19,28 +19,10 @@ import sys
 import time
 
 import numpy as np
+from refiner_child import run_refiner_node
 from tqdm import tqdm
 
 FPS = 30.0
-
-
-def _node_process(parameters: dict, ready, stop) -> None:
-    """Child: run refiner_node until `stop` is set."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-
-    from cvpose_ros.ros.refiner_node import RefinerNode
-
-    rclpy.init()
-    node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
-    ready.set()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    while not stop.is_set():
-        executor.spin_once(timeout_sec=0.05)
-    node.destroy_node()
-    rclpy.shutdown()
 
 
 def rss_mb(pid: int) -> float:
@@ -74,7 +56,7 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
               "refine": refine, "device": "cpu", "warn_throttle": 60.0}
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_node_process, args=(params, ready, stop), daemon=True)
+    child = ctx.Process(target=run_refiner_node, args=(params, ready, stop), daemon=True)
     child.start()
     if not ready.wait(180):
         raise RuntimeError("refiner_node did not start")

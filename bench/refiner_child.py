@@ -1,0 +1,22 @@
+"""The refiner node in a child process for the benches that time or watch it from outside (latency, soak)."""
+
+from __future__ import annotations
+
+
+def run_refiner_node(parameters: dict, ready, stop) -> None:
+    """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from cvpose_ros.ros.refiner_node import RefinerNode
+
+    rclpy.init()
+    node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    ready.set()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
