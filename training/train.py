@@ -302,10 +302,19 @@ def train(config: TrainConfig, sources: Sequence[TwoViewSamples] = (), init: str
     if init is not None:
         config.init = str(init)
     config.validate(has_extra_sources=bool(sources))
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
-        return Trainer(config, sources).run()
+        best = Trainer(config, sources).run()
+        if distributed:
+            import torch.distributed as dist
+
+            # Every rank arrives before any tears gloo down: a rank that destroys its group while another still
+            # talks to it can abort in gloo's threads ("terminate called without an active exception"). Only on
+            # success: after an error the other ranks are not coming, and torchrun stops them.
+            dist.barrier()
+        return best
     finally:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if distributed:
             import torch.distributed as dist
 
             if dist.is_initialized():
