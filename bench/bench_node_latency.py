@@ -15,13 +15,12 @@ ratios printed at the end rather than absolute numbers across runs.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import platform
 import time
 
 import numpy as np
-from refiner_child import run_refiner_node
+from refiner_child import start_refiner_child
 
 FPS = 30.0
 
@@ -54,12 +53,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
               "runtime": runtime or "auto", "checkpoint": checkpoint}
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=run_refiner_node, args=(params, ready, stop), daemon=True)
-    child.start()
-    if not ready.wait(120):
-        raise RuntimeError("refiner_node did not start")
+    child, stop = start_refiner_child(params, 120)
 
     rclpy.init()
     driver = rclpy.create_node("bench_driver")

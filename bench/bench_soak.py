@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import sys
 import time
 
 import numpy as np
-from refiner_child import run_refiner_node
+from refiner_child import start_refiner_child
 from tqdm import tqdm
 
 FPS = 30.0
@@ -54,12 +53,7 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": refine, "device": "cpu", "warn_throttle": 60.0}
-    ctx = mp.get_context("spawn")
-    ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=run_refiner_node, args=(params, ready, stop), daemon=True)
-    child.start()
-    if not ready.wait(180):
-        raise RuntimeError("refiner_node did not start")
+    child, stop = start_refiner_child(params, 180)
     rclpy.init()
     driver = rclpy.create_node("soak_driver")
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

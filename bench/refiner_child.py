@@ -20,3 +20,16 @@ def run_refiner_node(parameters: dict, ready, stop) -> None:
         executor.spin_once(timeout_sec=0.05)
     node.destroy_node()
     rclpy.shutdown()
+
+
+def start_refiner_child(parameters: dict, timeout_s: float):
+    """Start `run_refiner_node` in a spawned child; returns (process, stop event) once the node is built."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=run_refiner_node, args=(parameters, ready, stop), daemon=True)
+    child.start()
+    if not ready.wait(timeout_s):
+        raise RuntimeError("refiner_node did not start")
+    return child, stop
