@@ -73,7 +73,12 @@ def _configurations(runtimes: list[str], devices: list[str] | None) -> list[tupl
     try:
         import onnxruntime
 
-        if not explicit and "TensorrtExecutionProvider" in onnxruntime.get_available_providers() \
+        available = onnxruntime.get_available_providers()
+        if not explicit and "CUDAExecutionProvider" not in available and ("onnxruntime", "cuda") in pairs:
+            print(f"onnxruntime on cuda left out: this onnxruntime build offers only {available} "
+                  "(onnxruntime-gpu has the CUDA provider)")
+            pairs.remove(("onnxruntime", "cuda"))
+        if not explicit and "TensorrtExecutionProvider" in available \
                 and "onnxruntime" in runtimes and torch.cuda.is_available():
             pairs.append(("onnxruntime", "tensorrt"))
     except ImportError:
