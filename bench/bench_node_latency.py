@@ -1,15 +1,16 @@
 """End-to-end latency and sustained rate of refiner_node at 30 Hz: triangulation only, and refined on each runtime
-(torch, ONNX Runtime), 1 and 5 people, side by side in one run.
+(torch, ONNX Runtime, ONNX Runtime with int8 weights), 1 and 5 people, side by side in one run.
 
 The node runs in its own process (own GIL, as in deployment); this process plays a synthetic two-camera rig over
 real DDS and times keypoints published (the second camera of the pair) -> skeletons received. Each configuration
 gets a fresh node. "triangulation" runs with refine=false; "refined torch" / "refined onnxruntime" run the packaged
-weights (else a full-size network with random weights: the compute is identical) with `runtime` set accordingly.
+weights (else a full-size network with random weights: the compute is identical) with `runtime` set accordingly;
+"refined onnxruntime-int8" runs the same weights exported by `cvpose-export --int8` (runtime onnxruntime).
 The configurations of one people count run one after the other, so a busy machine affects them alike; compare the
 ratios printed at the end rather than absolute numbers across runs.
 
-    python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime]
-                                       [--out results.json]
+    python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime
+                                       onnxruntime-int8] [--out results.json]
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ def _weights(folder: str) -> str:
     return str(save_checkpoint(os.path.join(folder, "random.pt"), create_model(FeatureSpec()).eval(), FeatureSpec()))
 
 
+def _int8_weights(folder: str, checkpoint: str) -> str:
+    """The int8 export of `checkpoint` (packaged h36m17 when empty), written in `folder`, as cvpose-export --int8."""
+    from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, load_checkpoint
+    from cvpose_ros.model.onnx_export import export_onnx
+    from cvpose_ros.model.onnx_quantize import quantize_int8
+
+    path = os.path.join(folder, "int8.onnx")
+    loaded = load_checkpoint(checkpoint or DEFAULT_CHECKPOINTS["h36m17"], "cpu")
+    with open(path, "wb") as f:
+        f.write(quantize_int8(export_onnx(loaded, check=False).model_bytes))
+    return path
+
+
 def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str) -> dict:
     """One configuration; runtime None = triangulation only (refine=false)."""
     import rclpy
@@ -52,7 +66,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
-              "runtime": runtime or "auto", "checkpoint": checkpoint}
+              "runtime": (runtime or "auto").removesuffix("-int8"), "checkpoint": checkpoint}
     child, stop = start_refiner_child(params, 120)
 
     rclpy.init()
@@ -119,7 +133,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per configuration")
     parser.add_argument("--device", default="auto", help="refiner device (auto | cpu | cuda | tensorrt)")
     parser.add_argument("--people", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "onnxruntime-int8"],
+                        choices=["torch", "onnxruntime", "onnxruntime-int8"])
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -136,7 +151,8 @@ def main() -> None:
         checkpoint = _weights(folder)
         for people in args.people:
             for runtime in (None, *args.runtimes):
-                r = _measure(people, runtime, args.seconds, args.device, checkpoint)
+                weights = _int8_weights(folder, checkpoint) if runtime == "onnxruntime-int8" else checkpoint
+                r = _measure(people, runtime, args.seconds, args.device, weights)
                 rows.append(r)
                 print(f"{r['people']:>6} {r['path']:>20} {r['frames']:>5} {r['received']:>5} {r['p50_ms']:>8.1f} "
                       f"{r['p99_ms']:>8.1f} {r['rate_hz']:>8.1f}", flush=True)

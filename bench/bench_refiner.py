@@ -2,12 +2,14 @@
 compared with triangulation alone.
 
     python bench/bench_refiner.py [--checkpoint FILE] [--batches 1 5 64 1024] [--threads N]
-                                  [--runtimes torch onnxruntime] [--devices cpu cuda] [--out results.json]
+                                  [--runtimes torch onnxruntime onnxruntime-int8] [--devices cpu cuda]
+                                  [--out results.json]
                                   [--clock wall|cpu]
 
 Without --checkpoint the packaged h36m17 weights are used (a randomly initialised network of the same size when
 they are missing: the speed does not depend on the weights), loaded through `Refiner` exactly as the node does
-(ONNX Runtime gets the in-memory export of the same weights). Reports, per runtime, device and batch size:
+(ONNX Runtime gets the in-memory export of the same weights; `onnxruntime-int8` the same graph with int8 weights
+as `cvpose-export --int8` writes it, CPU only). Reports, per runtime, device and batch size:
 triangulation poses/s, refinement-only poses/s, triangulation + refinement poses/s, the ratio of the full
 pipeline's throughput to triangulation alone, the guard's cost, and at the end each runtime's speed-up over torch
 on the same device and batch. The measurements of the runtimes are interleaved batch by batch, so a machine busy
@@ -69,7 +71,8 @@ def _configurations(runtimes: list[str], devices: list[str] | None) -> list[tupl
     explicit = devices is not None
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    pairs = [(runtime, device) for device in devices for runtime in runtimes]
+    pairs = [(runtime, device) for device in devices for runtime in runtimes
+             if not (runtime == "onnxruntime-int8" and device != "cpu")]  # int8 MatMul is a CPU kernel
     try:
         import onnxruntime
 
@@ -82,16 +85,29 @@ def _configurations(runtimes: list[str], devices: list[str] | None) -> list[tupl
                 and "onnxruntime" in runtimes and torch.cuda.is_available():
             pairs.append(("onnxruntime", "tensorrt"))
     except ImportError:
-        pairs = [p for p in pairs if p[0] != "onnxruntime"]
+        pairs = [p for p in pairs if not p[0].startswith("onnxruntime")]
     return pairs
+
+
+def _refiner(checkpoint: Path, runtime: str, device: str, threads: int | None) -> Refiner:
+    """The refiner of one configuration; onnxruntime-int8 loads the quantised export from a temporary file."""
+    if runtime != "onnxruntime-int8":
+        return Refiner(checkpoint, device=device, runtime=runtime, num_threads=threads)
+    from cvpose_ros.model.checkpoint import load_checkpoint
+    from cvpose_ros.model.onnx_export import export_onnx
+    from cvpose_ros.model.onnx_quantize import quantize_int8
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "int8.onnx"
+        path.write_bytes(quantize_int8(export_onnx(load_checkpoint(checkpoint, "cpu"), check=False).model_bytes))
+        return Refiner(path, device=device, runtime="onnxruntime", num_threads=threads)
 
 
 def run(checkpoint: Path, configurations: list[tuple[str, str]], batches: list[int], min_seconds: float,
         threads: int | None) -> list[dict]:
     rows = []
     rng = np.random.default_rng(0)
-    refiners = {(runtime, device): Refiner(checkpoint, device=device, runtime=runtime, num_threads=threads)
-                for runtime, device in configurations}
+    refiners = {(runtime, device): _refiner(checkpoint, runtime, device, threads) for runtime, device in configurations}
     for people in batches:
         cam, transform, kp0, conf, kp1 = _frame(people, rng)
         tri = triangulate_pair(cam, cam, transform, kp0, conf, kp1, conf)
@@ -127,7 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=None, help="weights to load (default: packaged h36m17)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 5, 64, 1024])
-    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "onnxruntime-int8"],
+                        choices=["torch", "onnxruntime", "onnxruntime-int8"])
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads of both runtimes "
                                                                    "(default: their own)")

@@ -203,3 +203,35 @@ def test_export_cli_fails_with_one_line_and_writes_nothing(weights, tmp_path):
     assert export_main([str(bad), "-o", str(tmp_path / "x.onnx")]) == 2
     assert export_main([str(pt), "-o", str(tmp_path / "x.bin")]) == 2
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "x.bin").exists()
+
+
+def test_int8_export_of_the_shipped_weights_keeps_their_accuracy(tmp_path):
+    """`cvpose-export --int8`: the quantised graph loads as a refiner, says so, keeps missing joints missing, and
+    costs at most the default 1 mm of refined MPJPE on the check scene (stored in the model)."""
+    out = tmp_path / "coco17_int8.onnx"
+    assert export_main(["--layout", "coco17", "--int8", "-o", str(out)]) == 0
+    metadata = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    check = json.loads(metadata["cvpose.quantization"])
+    assert check["int8_mpjpe_mm"] - check["float_mpjpe_mm"] <= 1.0
+    assert check["int8_mpjpe_mm"] < check["triangulation_mpjpe_mm"]  # still a refinement
+    assert metadata["cvpose.layout"] == "coco17"
+    int8 = Refiner(out, device="cpu")
+    assert int8.backend.quantized and int8.backend.where.endswith("int8") and int8.layout == "coco17"
+    tri, transform = frame()
+    by_float, _ = Refiner(DEFAULT_CHECKPOINTS["coco17"], device="cpu").refine(tri, transform)
+    by_int8, _ = int8.refine(tri, transform)
+    assert np.array_equal(np.isnan(by_int8), np.isnan(by_float))
+    assert 0 < np.nanmax(np.abs(by_int8 - by_float)) < 0.05  # quantised: close, not equal
+    assert not Refiner(DEFAULT_CHECKPOINTS["coco17"], device="cpu", runtime="onnxruntime").backend.quantized
+
+
+def test_int8_export_is_refused_when_it_costs_too_much(weights, tmp_path):
+    from cvpose_ros.model.onnx_quantize import quantize_checked
+
+    pt, _ = weights
+    float_bytes = export_onnx(load_checkpoint(pt)).model_bytes
+    with pytest.raises(ValueError, match="int8 weights raise the refined MPJPE"):
+        quantize_checked(float_bytes, "h36m17", max_mpjpe_increase_mm=-1e9)
+    out = tmp_path / "x.onnx"
+    assert export_main([str(pt), "--int8", "--max-mpjpe-increase", "-1", "-o", str(out)]) == 2
+    assert not out.exists()

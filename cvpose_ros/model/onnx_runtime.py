@@ -97,7 +97,8 @@ class OnnxRefinerBackend(RefinerBackend):
         self.layout = str(self.metadata["layout"])
         self.providers = used
         self.device = torch.device(f"cuda:{index}" if used[0] in (CUDA, TENSORRT) else "cpu")
-        self.where = f"onnxruntime {used[0].removesuffix('ExecutionProvider')}"
+        self.quantized = "cvpose.quantization" in self.session.get_modelmeta().custom_metadata_map
+        self.where = f"onnxruntime {used[0].removesuffix('ExecutionProvider')}" + (" int8" if self.quantized else "")
         self._fuse = {flag: np.array(flag) for flag in (True, False)}
 
     def run(self, cam0, cam1, reprojection_error, valid, R10, t10, fuse):
