@@ -233,3 +233,34 @@ def test_uncalibrated_camera_info_is_a_clear_error(tmp_path: Path, capsys) -> No
     assert bag_cli.main(["eval", str(bag), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "/cam1/camera_info" in err and "uncalibrated" in err
+
+
+def _swapped_recording() -> tuple[bags.Recording, np.ndarray, np.ndarray]:
+    """A two-camera recording (in memory, exact 2D) of one person whose left and right camera 1 swaps in every
+    other frame; returns it with camera 1's true and swapped keypoints (T, J, 2)."""
+    from cvpose_ros.skeleton import H36M17
+
+    scene = synthetic.generate_scene(1, 1.0, 10.0, seed=5)
+    rig = synthetic.make_rig("demo")
+    v0, v1 = synthetic.project_scene(scene, rig, None)
+    true1 = v1.keypoints[:, 0].copy()
+    swapped1 = true1.copy()
+    swapped1[::2] = true1[::2][:, H36M17.flip_permutation()]
+    pairs = []
+    for t in range(scene.num_frames):
+        f0 = bags.ViewFrame(t, v0.keypoints[t], v0.confidence[t], np.array([-1]))
+        f1 = bags.ViewFrame(t, swapped1[t][None], v1.confidence[t], np.array([-1]))
+        pairs.append((f0, f1))
+    cams = tuple(c.model for c in rig.cameras)
+    poses = tuple(c.cam_from_world.inverse() for c in rig.cameras)
+    return bags.Recording(cams, ("c0", "c1"), "world", poses, pairs), true1, swapped1
+
+
+def test_samples_carry_the_repaired_keypoints_the_node_triangulates() -> None:
+    rec, true1, swapped1 = _swapped_recording()
+    repaired = bags.recording_samples(rec)
+    raw = bags.recording_samples(rec, repair=False)
+    assert len(repaired) == len(raw) == len(true1)
+    np.testing.assert_allclose(raw.kp2d[:, 1], swapped1)  # the detector's labels, swaps included
+    # repaired: every frame's camera-1 keypoints carry the true labels again (camera 0 was right)
+    np.testing.assert_allclose(repaired.kp2d[:, 1], true1, atol=1e-6)

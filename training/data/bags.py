@@ -193,23 +193,30 @@ def load_recording(path: str | Path, slop_s: float = 0.01, params_file: str | Pa
 
 
 def recording_samples(rec: Recording, min_confidence: float = 0.1, association_gate: float = 0.1,
-                      min_valid_joints: int = 6, layout: str = "h36m17") -> TwoViewSamples:
-    """One sample per person matched across the views in each pair (people too sparse in a view are skipped);
-    the keypoints are the detector's own (matching only pairs people, it does not edit their samples)."""
+                      min_valid_joints: int = 6, layout: str = "h36m17", repair: bool = True) -> TwoViewSamples:
+    """One sample per person matched across the views in each pair (people too sparse in a view are skipped).
+
+    With `repair` (default) a sample holds the keypoints the node triangulates: one-view left/right swaps repaired
+    and joints the views disagree on dropped (`cvpose_ros.cross_view`), so fine-tuning sees what the network sees
+    at run time and the weak losses are not pulled towards swapped labels. Without, the detector's own keypoints."""
     c0, c1 = rec.cameras
     rel = rec.cam1_from_cam0
     kp, conf = [], []
     config = MatchConfig(gate=association_gate, lone_gate=max(association_gate, MatchConfig.lone_gate),
-                         min_confidence=min_confidence)
+                         min_confidence=min_confidence, repair_swaps=repair, drop_bad_joints=repair)
     for f0, f1 in rec.pairs:
         ok0 = ((f0.confidence >= min_confidence) & np.isfinite(f0.pixels).all(-1)).sum(-1) >= min_valid_joints
         ok1 = ((f1.confidence >= min_confidence) & np.isfinite(f1.pixels).all(-1)).sum(-1) >= min_valid_joints
         p0, p1 = np.flatnonzero(ok0), np.flatnonzero(ok1)
         match = match_views(c0, c1, rel, f0.pixels[p0], f0.confidence[p0], f0.track_ids[p0],
                             f1.pixels[p1], f1.confidence[p1], f1.track_ids[p1], get_layout(layout), config)
-        a, b = match.i0, match.i1
-        kp.append(np.stack([f0.pixels[p0[a]], f1.pixels[p1[b]]], axis=1))
-        conf.append(np.stack([f0.confidence[p0[a]], f1.confidence[p1[b]]], axis=1))
+        if repair:
+            kp.append(np.stack([match.kp0, match.kp1], axis=1))
+            conf.append(np.stack([match.conf0, match.conf1], axis=1))
+        else:
+            a, b = match.i0, match.i1
+            kp.append(np.stack([f0.pixels[p0[a]], f1.pixels[p1[b]]], axis=1))
+            conf.append(np.stack([f0.confidence[p0[a]], f1.confidence[p1[b]]], axis=1))
     kp2d = np.concatenate(kp) if kp else np.zeros((0, 2, 17, 2))
     n = len(kp2d)
     return TwoViewSamples(
@@ -221,11 +228,11 @@ def recording_samples(rec: Recording, min_confidence: float = 0.1, association_g
 
 def bag_samples(paths: Sequence[str | Path], slop_s: float = 0.01, params_file: str | Path | None = None,
                 min_confidence: float = 0.1, association_gate: float = 0.1,
-                layout: str = "h36m17") -> TwoViewSamples:
+                layout: str = "h36m17", repair: bool = True) -> TwoViewSamples:
     """Training samples in `layout` from one or more bags of keypoints + camera_info (BagError if none gives a
-    sample)."""
+    sample); `repair` as in `recording_samples`."""
     parts = [recording_samples(load_recording(p, slop_s, params_file, layout), min_confidence, association_gate,
-                               layout=layout) for p in paths]
+                               layout=layout, repair=repair) for p in paths]
     if not any(len(p) for p in parts):
         raise BagError(f"no person was seen by both cameras in {[str(p) for p in paths]}")
     return concat_samples(parts)
