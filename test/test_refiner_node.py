@@ -318,3 +318,36 @@ def test_both_runtimes_publish_the_same_skeletons(tmp_path):
         np.testing.assert_allclose(ref_o[1], ref_t[1], atol=1e-4, equal_nan=True)
         moved.append(np.nanmean(np.linalg.norm(ref_t[1] - coarse_t[1], axis=-1)))
     assert np.mean(moved) > 1e-3  # refinement changed the poses, so agreement is not trivial
+
+
+def test_int8_weights_run_in_the_node(tmp_path):
+    """Over DDS: an `cvpose-export --int8` file as `checkpoint` starts the node on ONNX Runtime, /diagnostics says
+    int8, and the skeletons stay close to the float export's (quantised, so not equal) for the same frames."""
+    pytest.importorskip("onnxruntime")
+    from tiny_checkpoint import make_tiny_checkpoint
+
+    from cvpose_ros.model.export_cli import main as export_main
+
+    pt = make_tiny_checkpoint(tmp_path / "tiny.pt", zero_residual=False, residual_std=0.05)
+    assert export_main([str(pt), "-o", str(tmp_path / "float.onnx")]) == 0
+    assert export_main([str(pt), "--int8", "--max-mpjpe-increase", "100", "-o", str(tmp_path / "int8.onnx")]) == 0
+    scene = generate_scene(2, 0.3, 30.0, seed=5)
+    views = project_scene(scene, RIG, noise="detector", seed=5)
+    outputs = {}
+    for name in ("float", "int8"):
+        h = Harness(rig_parameters(RIG, checkpoint=str(tmp_path / f"{name}.onnx"), device="cpu", guard=False,
+                                   max_stamp_age=0.0), namespace=f"weights_{name}")
+        try:
+            h.send_camera_info(RIG)
+            outputs[name] = [skeletons_from_msg(h.frame(1_000_000_000 + t * NS_PER_FRAME,
+                                                        tuple(v.keypoints[t] for v in views),
+                                                        tuple(v.confidence[t] for v in views)))
+                             for t in range(0, 8, 2)]
+            refinement = h.latest_diagnostics()["refinement"]
+            assert ("int8" in refinement) == (name == "int8"), refinement
+        finally:
+            h.close()
+    for by_float, by_int8 in zip(outputs["float"], outputs["int8"], strict=True):
+        np.testing.assert_array_equal(by_float[0], by_int8[0])
+        assert np.array_equal(np.isnan(by_float[1]), np.isnan(by_int8[1]))
+        assert np.nanmax(np.abs(by_float[1] - by_int8[1])) < 0.03
