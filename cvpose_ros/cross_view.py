@@ -37,13 +37,16 @@ from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.nanstats import nanmedian_last
 from cvpose_ros.skeleton import Layout
 from cvpose_ros.swap_repair import (
+    BODY_AXES,
     choose_labels,
     flip_decisions,
     follow_body,
     group_mask,
+    image_swaps,
     invariant_points,
     mirror_groups,
     nan_mean_distance,
+    nearest_track,
     swap_groups,
     temporal_flips,
 )
@@ -289,13 +292,27 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     lookup = {pair: k for k, pair in enumerate(zip(c0.tolist(), c1.tolist(), strict=True))}
     rows = np.array([lookup[p] for p in zip(m0.tolist(), m1.tolist(), strict=True)], dtype=np.int64)
     flipped_m = flipped[rows]
-    if config.repair_swaps and previous is not None and len(previous) and len(rows):
+    tracked = config.repair_swaps and previous is not None and len(previous) and len(rows)
+    if tracked:
         flipped_m = temporal_flips(point_same[rows], point_mirror[rows], flipped_m, decided[rows], leaning[rows],
                                    previous, groups, layout, track_gate_m)
+        # Each view against the tracked pose's projection into it: a group that jumped to its mirror image in one
+        # view (and not in the other) says both the pairing and which view swapped, where geometry cannot.
+        chosen = np.where(group_mask(groups, flipped_m)[..., None], point_mirror[rows], point_same[rows])
+        track, near = nearest_track(chosen, previous, groups, track_gate_m)
+        swapped0, clear0 = image_swaps(kp0[m0], cam0.project(track), v0.size[m0], groups)
+        swapped1, clear1 = image_swaps(kp1[m1], cam1.project(cam1_from_cam0.apply(track)), v1.size[m1], groups)
+        body = np.array([layout.joint_names[r] in BODY_AXES for r in groups.roots[:, 0]])
+        image = near[:, None] & clear0 & clear1 & ~(swapped0 & swapped1) & body
+        to_mirror = image & ~decided[rows] & (swapped0 | swapped1) & leaning[rows]
+        to_same = image & ~decided[rows] & ~(swapped0 | swapped1)
+        flipped_m = (flipped_m | to_mirror) & ~to_same
     mirror_m = group_mask(groups, flipped_m)
     residual_m = np.where(mirror_m, res_mirror[rows], res_same[rows])
     points = np.where(mirror_m[..., None], point_mirror[rows], point_same[rows])
     from_view1 = choose_labels(points, flipped_m, layout, groups, previous, track_gate_m)
+    if tracked:
+        from_view1 = np.where(image & flipped_m & (swapped0 | swapped1), swapped0, from_view1)
     fix0, fix1 = from_view1, flipped_m & ~from_view1  # which view's groups get mirrored
     out_kp0, out_c0 = mirror_groups(kp0[m0], groups, fix0), mirror_groups(conf0[m0, :, None], groups, fix0)[..., 0]
     out_kp1, out_c1 = mirror_groups(kp1[m1], groups, fix1), mirror_groups(conf1[m1, :, None], groups, fix1)[..., 0]

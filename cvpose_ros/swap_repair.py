@@ -193,6 +193,32 @@ def temporal_flips(same: np.ndarray, mirror: np.ndarray, flipped: np.ndarray, de
     return (flipped | to_mirror) & ~to_same
 
 
+def nearest_track(points: np.ndarray, previous: np.ndarray, groups: SwapGroups,
+                  gate_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tracked pose (M, J, 3) nearest each of M people's points (M, J, 3), judged on swap-invariant points,
+    and (M,) whether it lies within `gate_m`."""
+    dist = nan_mean_distance(invariant_points(points, groups)[:, None], invariant_points(previous, groups)[None])
+    nearest = np.argmin(dist, axis=1)
+    return previous[nearest], dist[np.arange(len(dist)), nearest] < gate_m
+
+
+def image_swaps(pixels: np.ndarray, projected: np.ndarray, size: np.ndarray, groups: SwapGroups,
+                ratio: float = 0.5, margin: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(M, G) groups whose keypoints in one view (M, J, 2) lie clearly nearer the mirrored joints of the tracked
+    pose's projection into that view (M, J, 2) than its own (the view swapped them since the last frame), and
+    (M, G) groups where that view decides either way. Needs the nearer side's median below `ratio` of the other's
+    and a gap of `margin` x the person's size (M,) px. A swap that moves a group little in a view (left and right
+    close together in the image) stays undecided there, and it moves the triangulation little too."""
+    own = np.linalg.norm(pixels - projected, axis=-1)
+    crossed = np.linalg.norm(pixels - projected[:, groups.flip], axis=-1)
+    median_own, median_crossed = _group_medians(own, groups), _group_medians(crossed, groups)
+    with np.errstate(invalid="ignore"):
+        gap = (median_own - median_crossed) / size[:, None]
+        swapped = (median_crossed < ratio * median_own) & (gap > margin)
+        kept = (median_own < ratio * median_crossed) & (-gap > margin)
+    return swapped, swapped | kept
+
+
 def _twist_penalty(axes: np.ndarray, signs: np.ndarray, counted: np.ndarray) -> np.ndarray:
     """(M, O) number of counted group pairs whose left-right axes clearly oppose each other under each option.
 
