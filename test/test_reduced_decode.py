@@ -97,7 +97,8 @@ def test_decoder_learns_the_size_from_a_full_decode_then_decodes_reduced():
     # PNG is never reduced (OpenCV would decode it in full and resize)
     png = jpeg_msg(cv2.imencode(".png", np.zeros((1080, 1920, 3), np.uint8))[1].tobytes(), "png")
     decoder.decode(png)
-    assert decoder.decode(png).factor == 1 and decoder.reduced_count == 1
+    assert decoder.decode(png).factor == 1 and decoder.factor == 1 and decoder.reduced_count == 1
+    assert decoder.decode(big).factor == 1 and decoder.decode(big).factor == 2  # JPEGs again: learnt again
 
 
 def test_decoder_with_an_explicit_factor_and_broken_data():

@@ -94,7 +94,8 @@ class CompressedDecoder:
             raise ValueError(f"decode_scale must be one of {DECODE_SCALES} (0 = auto), got {scale}")
         self.scale, self._limit, self._full_decode = scale, limit, full_decode
         self._size: tuple[int, int] | None = None  # (width, height) of the last full decode
-        self.factor = 1  # for images of that size
+        self._kind: tuple[int, int, bool] | None = None  # that size and whether it was a JPEG
+        self.factor = 1  # for JPEGs of that size (1 while the images are not JPEGs)
         self.reduced_count = 0  # images decoded reduced so far
 
     def decode(self, msg: Any) -> DecodedImage:
@@ -108,7 +109,8 @@ class CompressedDecoder:
                     return DecodedImage(rgb, self.factor, width, height)
         rgb = self._full_decode(msg)
         height, width = rgb.shape[:2]
-        if (width, height) != self._size:
-            self._size = (width, height)
-            self.factor = pick_factor(self.scale, self._limit(width, height))
+        kind = (width, height, is_jpeg(as_uint8(msg.data)))
+        if kind != self._kind:
+            self._size, self._kind = (width, height), kind
+            self.factor = pick_factor(self.scale, self._limit(width, height)) if kind[2] else 1
         return DecodedImage.full(rgb)
