@@ -1,5 +1,6 @@
 """The images path, end to end: a camera process at 30 Hz -> two detector nodes -> the refiner node -> skeletons,
-for 640x480, 1280x720 and 1920x1080, raw with sensor-data QoS (best effort), raw reliable, and JPEG.
+for 640x480, 1280x720 and 1920x1080, raw with sensor-data QoS (best effort), raw reliable, and JPEG (decoded as the
+detector's default `decode_scale: 0` chooses; `jpeg_full` = decoded in full, `decode_scale: 1`, the baseline).
 
 This process is the camera (cvpose_ros.ros.image_source.ImageSource: two cameras, one stamp per tick, camera_info
 beside each image) and records the skeletons; the detectors (`python -m cvpose_ros.ros.detector_node`) and the
@@ -13,8 +14,8 @@ adds: image transport, decoding/conversion, letterbox, post-processing, keypoint
 on the CPU, one thread). The detector's own time per image is reported beside; with a real model add its
 inference time (docs/detector.md) to the latency.
 
-    python bench/bench_images.py [--seconds 5] [--sizes 640x480 1280x720 1920x1080] [--modes raw reliable jpeg]
-                                 [--no-profile] [--json results.json]
+    python bench/bench_images.py [--seconds 5] [--sizes 640x480 1280x720 1920x1080]
+                                 [--modes raw reliable jpeg jpeg_full] [--no-profile] [--json results.json]
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 FPS = 30.0
-MODES = {"raw": ("best_effort", False), "reliable": ("reliable", False), "jpeg": ("best_effort", True)}
+# mode -> (image reliability, JPEG, the detectors' decode_scale: None = the node's default, auto)
+MODES = {"raw": ("best_effort", False, None), "reliable": ("reliable", False, None),
+         "jpeg": ("best_effort", True, None), "jpeg_full": ("best_effort", True, 1)}
 FASTDDS_DEFAULTS = ('<?xml version="1.0" encoding="UTF-8"?>\n<dds xmlns="http://www.eprosima.com"><profiles>'
                     '<participant profile_name="defaults" is_default_profile="true"><rtps/></participant>'
                     '</profiles></dds>\n')
@@ -80,7 +83,7 @@ class Children:
     """The detector and refiner processes of one configuration."""
 
     def __init__(self, folder: Path, ns: str, models: list[Path], compressed: bool, rig, cams,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], decode_scale: int | None = None) -> None:
         import yaml
 
         cam0_from_cam1 = rig.cam1_from_cam0.inverse()
@@ -92,11 +95,12 @@ class Children:
         self.logs = []
         self.procs = []
         py = sys.executable
+        decode = ["-p", f"decode_scale:={decode_scale}"] if decode_scale is not None else []
         for c, model in enumerate(models):
             self._start([py, "-m", "cvpose_ros.ros.detector_node", "--ros-args", "-r", f"__ns:=/{ns}/cam{c}",
                          "-r", "image:=image_raw", "-r", "image/compressed:=image_raw/compressed",
                          "-p", "backend:=onnx", "-p", f"model_path:={model}", "-p", f"use_compressed:={compressed}",
-                         "-p", "num_threads:=1"], folder / f"detector{c}.log", env)
+                         "-p", "num_threads:=1", *decode], folder / f"detector{c}.log", env)
         self._start([py, "-m", "cvpose_ros.ros.refiner_node", "--ros-args", "-r", f"__ns:=/{ns}",
                      "--params-file", str(params_file)], folder / "refiner.log", env)
 
@@ -136,12 +140,12 @@ def measure(size: tuple[int, int], mode: str, seconds: float, env: dict[str, str
     from cvpose_ros.synthetic import camera_info_fields
 
     width, height = size
-    reliability, compressed = MODES[mode]
+    reliability, compressed, decode_scale = MODES[mode]
     rig, cams = bench_rig(width, height)
     ns = f"bench_{tag}_{os.getpid()}_{width}_{mode}"
     folder = Path(tempfile.mkdtemp(prefix="cvpose_bench_images_"))
     models = [constant_model(folder / f"cam{c}.onnx", px, width, height) for c, px in enumerate(person_pixels(cams))]
-    children = Children(folder, ns, models, compressed, rig, cams, env)
+    children = Children(folder, ns, models, compressed, rig, cams, env, decode_scale)
 
     node = rclpy.create_node(f"bench_camera_{tag}_{width}_{mode}")
     reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -221,7 +225,9 @@ def measure(size: tuple[int, int], mode: str, seconds: float, env: dict[str, str
             "detector_ms": detector_ms, "refiner_ms": mean_of(refiner, "processing_ms_mean"),
             "overhead_p50_ms": p50 - detector_ms,
             "received_fraction": min((mean_of([r], "received_fraction") for r in detector), default=float("nan")),
-            "busy_dropped": int(max((float(r.get("busy_dropped_total", 0)) for r in detector), default=0))}
+            "busy_dropped": int(max((float(r.get("busy_dropped_total", 0)) for r in detector), default=0)),
+            "decode_factor": int(max((float(r.get("decode_factor", 1)) for r in detector), default=1)),
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -247,8 +253,8 @@ def main() -> None:
     rclpy.init()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, load "
           f"{os.getloadavg()[0]:.1f}; {PROFILE_ENV}={os.environ.get(PROFILE_ENV, '')}", flush=True)
-    header = (f"{'size':>9} {'mode':>8} {'KB/img':>7} {'pairs':>5} {'skel':>5} {'frac':>5} {'Hz':>5} {'p50':>6} "
-              f"{'p99':>6} {'det ms':>6} {'ref ms':>6} {'ovh50':>6} {'recv':>5} {'busy':>4}")
+    header = (f"{'size':>9} {'mode':>9} {'KB/img':>7} {'pairs':>5} {'skel':>5} {'frac':>5} {'Hz':>5} {'p50':>6} "
+              f"{'p99':>6} {'det ms':>6} {'ref ms':>6} {'ovh50':>6} {'recv':>5} {'busy':>4} {'dec':>4} {'load':>5}")
     print(header, flush=True)
     rows = []
     tag = "np" if args.no_profile else "p"
@@ -257,10 +263,11 @@ def main() -> None:
         for mode in args.modes:
             r = measure((width, height), mode, args.seconds, env, tag)
             rows.append(r)
-            print(f"{r['size']:>9} {r['mode']:>8} {r['bytes_per_image'] / 1024:7.0f} {r['pairs']:5d} "
+            print(f"{r['size']:>9} {r['mode']:>9} {r['bytes_per_image'] / 1024:7.0f} {r['pairs']:5d} "
                   f"{r['skeletons']:5d} {r['fraction']:5.2f} {r['rate_hz']:5.1f} {r['p50_ms']:6.1f} "
                   f"{r['p99_ms']:6.1f} {r['detector_ms']:6.1f} {r['refiner_ms']:6.1f} {r['overhead_p50_ms']:6.1f} "
-                  f"{r['received_fraction']:5.2f} {r['busy_dropped']:4d}", flush=True)
+                  f"{r['received_fraction']:5.2f} {r['busy_dropped']:4d} {'1/' + str(r['decode_factor']):>4} "
+                  f"{r['load']:5.1f}", flush=True)
     rclpy.shutdown()
     if args.json:
         Path(args.json).write_text(json.dumps({"profile": os.environ.get(PROFILE_ENV, ""), "rows": rows,

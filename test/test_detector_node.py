@@ -181,6 +181,41 @@ def test_onnx_node_compressed_multi_person_and_bad_frames(harness, tmp_path):
     assert [p.track_id for p in again.people] == ids
 
 
+def test_compressed_1080p_decoded_at_half_size_gives_full_resolution_keypoints(harness, tmp_path):
+    """decode_scale 0 (auto) with a whole-image top-down model of 960x540 input: the network sees a 1920x1080
+    image at 960x540 anyway, so JPEGs are decoded at 1/2 and the keypoints still come out in 1920x1080 pixels,
+    where a full decode puts them."""
+    pytest.importorskip("onnxruntime")
+    from cvpose_ros.detection.synthetic_models import simcc_probe_model
+
+    model = str(simcc_probe_model(tmp_path / "probe.onnx", (960, 540)))  # every joint on the reddest pixel
+    common = {"backend": "onnx", "model_path": model, "use_compressed": True, "track": False,
+              "diagnostics_period": 0.2}
+    auto = harness.start_detector("cam5", **common)
+    harness.start_detector("cam6", decode_scale=1, **common)
+    # the spot sits on the network's 2.5 px input grid (input = 0.4 * pixel + (96, 54)), so the probe's argmax
+    # is exact for the full decode and what is left is the decode path (centre (760, 490) = input (400, 250))
+    yy, xx = np.mgrid[0:1080, 0:1920].astype(np.float64)
+    bgr = np.full((1080, 1920, 3), 30, np.uint8)
+    bgr[..., 2] = 30 + 200 * np.exp(-((xx - 760.0) ** 2 + (yy - 490.0) ** 2) / (2 * 8.0**2))
+    jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    answers = {}
+    for namespace in ("cam5", "cam6"):
+        publisher = harness.node.create_publisher(CompressedImage, f"/{namespace}/image/compressed",
+                                                  qos_profile_sensor_data)
+        for sec in (70, 71):  # the first image is decoded in full: that is how the node learns the size
+            msg = CompressedImage(format="jpeg", data=jpeg)
+            msg.header.stamp.sec = sec
+            answers[namespace] = harness.publish_until_answered(publisher, msg)
+    assert auto.decoder.factor == 2 and auto.decoder.reduced_count >= 1
+    full, reduced = (np.array([answers[ns].people[0].x, answers[ns].people[0].y]).T for ns in ("cam6", "cam5"))
+    np.testing.assert_allclose(full, np.tile([760.0, 490.0], (17, 1)), atol=0.5)
+    assert np.abs(reduced - full).max() <= 1.0
+    harness.spin_until(lambda: harness.latest_status("cam5")[1].get("decode_factor") == "2", 10.0,
+                       "decode factor not on /diagnostics")
+    assert int(harness.latest_status("cam5")[1]["images_decoded_reduced"]) >= 1
+
+
 def test_tracking_can_be_switched_off_or_started_at_a_given_id(harness, tmp_path):
     model, _ = yolo_model(tmp_path)
     harness.start_detector("cam3", backend="onnx", model_path=str(model), track=False)
@@ -229,6 +264,7 @@ def test_parameters_are_validated(harness, tmp_path):
     assert not detector.set_parameters([Parameter("backend", value="mediapipe")])[0].successful
     assert detector.set_parameters([Parameter("use_sim_time", value=True)])[0].successful  # rclpy's own
     assert main(["detector_node", "--ros-args", "-p", "backend:=openpose"]) == 1
+    assert main(["detector_node", "--ros-args", "-p", "decode_scale:=3"]) == 1
 
 
 def test_incompatible_image_qos_is_reported_naming_both_sides(harness, tmp_path):

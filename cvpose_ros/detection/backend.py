@@ -21,8 +21,9 @@ class DetectorError(RuntimeError):
 class Detections:
     """People found in one image.
 
-    keypoints: (P, J, 2) float32 pixels (x right, y down) of the input image; NaN for a joint the backend has no
-        position for.
+    keypoints: (P, J, 2) float32 pixels (x right, y down) of the input image, pixel centres at integer
+        coordinates (OpenCV, camera_info's K; MediaPipe's normalised landmarks times the size put pixel edges
+        there, half a pixel off, well below its error); NaN for a joint the backend has no position for.
     confidence: (P, J) float32 in 0..1; 0 marks a missing joint.
     scores: (P,) float32 person score in 0..1 (detector box score, or mean joint confidence).
     layout: joint layout name (`cvpose_ros.skeleton.LAYOUTS`).
@@ -67,6 +68,12 @@ class DetectorBackend(ABC):
     @abstractmethod
     def detect(self, image_rgb: np.ndarray) -> Detections:
         """Find people in an (H, W, 3) uint8 RGB image; returns coco17 detections in that image's pixels."""
+
+    def max_input_reduction(self, width: int, height: int) -> float:
+        """How many times smaller than `width` x `height` an image may be made before `detect` without the
+        network seeing fewer pixels (the node's `decode_scale: 0` decodes JPEGs that much smaller). 1 = needs
+        full resolution: the default, right for backends that crop each person at the person's own size."""
+        return 1.0
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
         """Release native resources (graphs, sessions)."""

@@ -11,6 +11,7 @@ from cvpose_ros.detection import BACKENDS
 from cvpose_ros.detection.mediapipe_backend import DEFAULT_NUM_POSES
 from cvpose_ros.detection.onnx_backend import DEVICES, MODEL_TYPES
 from cvpose_ros.detection.postprocess import OUTPUT_LAYOUTS
+from cvpose_ros.detection.reduced_decode import DECODE_SCALES
 
 IMAGE_RELIABILITIES = ("best_effort", "reliable")
 
@@ -26,6 +27,7 @@ class DetectorConfig:
     min_confidence: float = 0.3
     max_people: int = 0
     use_compressed: bool = False
+    decode_scale: int = 0
     frame_id: str = ""
     device: str = "cpu"
     num_threads: int = 0
@@ -81,6 +83,9 @@ PARAMETER_DOCS: dict[str, str] = {
     "max_people": "publish at most this many people per image, best first (0 = no limit); MediaPipe looks for "
                   f"this many per window, fixed at start-up (0 = {DEFAULT_NUM_POSES})",
     "use_compressed": "subscribe to image/compressed (JPEG/PNG) instead of image",
+    "decode_scale": "decode JPEG images at 1/decode_scale of their size (1, 2, 4, 8; keypoints are mapped back to "
+                    "full-resolution pixels); 0 = auto: the largest reduction the backend's network does not notice "
+                    "(YOLO-pose letterbox, whole-image top-down crop), full size for MediaPipe and person crops",
     "frame_id": "frame_id of the output (empty = copy the image's)",
     "device": f"ONNX Runtime device: one of {DEVICES}",
     "num_threads": "ONNX Runtime intra-op threads (0 = its default)",
@@ -133,6 +138,11 @@ def validate(config: DetectorConfig) -> None:
              f"output_layout must be one of {OUTPUT_LAYOUTS}, got {config.output_layout!r}")
     _require(0.0 <= config.min_confidence <= 1.0, f"min_confidence must be in [0, 1], got {config.min_confidence}")
     _require(config.max_people >= 0, f"max_people must be >= 0, got {config.max_people}")
+    _require(config.decode_scale in DECODE_SCALES,
+             f"decode_scale must be one of {DECODE_SCALES} (0 = auto), got {config.decode_scale}")
+    _require(config.decode_scale in (0, 1) or config.box[2] <= config.box[0] or config.box[3] <= config.box[1],
+             f"decode_scale {config.decode_scale} cannot be used with a fixed box (its pixels are the full image's); "
+             "set decode_scale to 0 or 1")
     _require(not config.frame_id.startswith("/"), f"frame_id must not start with '/', got {config.frame_id!r}")
     _require(config.device in DEVICES, f"device must be one of {DEVICES}, got {config.device!r}")
     _require(config.num_threads >= 0, f"num_threads must be >= 0, got {config.num_threads}")

@@ -73,7 +73,7 @@ class ImageConverter:
         return decode_compressed(msg.format, msg.data)
 
 
-def _as_uint8(data: Any) -> np.ndarray:
+def as_uint8(data: Any) -> np.ndarray:
     """View message bytes (bytes, array.array, numpy) as a flat uint8 array without copying when possible."""
     try:
         return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
@@ -94,7 +94,7 @@ def image_fields_to_rgb(height: int, width: int, encoding: str, step: int, data:
     if step < row_bytes:
         raise ImageConversionError(f"step {step} is shorter than one row of {width} {encoding} pixels "
                                    f"({row_bytes} bytes)")
-    buffer = _as_uint8(data)
+    buffer = as_uint8(data)
     if buffer.size < height * step:
         raise ImageConversionError(f"image data has {buffer.size} bytes, {height} rows of step {step} need "
                                    f"{height * step}")
@@ -117,7 +117,7 @@ def decode_compressed(fmt: str, data: Any) -> np.ndarray:
     """Decode a JPEG or PNG CompressedImage payload to (H, W, 3) uint8 RGB; raises ImageConversionError."""
     if "compresseddepth" in fmt.lower().replace(" ", ""):
         raise ImageConversionError(f"compressed depth images are not colour images (format {fmt!r})")
-    buffer = _as_uint8(data)
+    buffer = as_uint8(data)
     if buffer.size == 0:
         raise ImageConversionError("compressed image has no data")
     decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)

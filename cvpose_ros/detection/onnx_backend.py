@@ -145,6 +145,16 @@ class OnnxBackend(DetectorBackend):
         except ValueError as exc:  # outputs or box of an unexpected shape
             raise DetectorError(str(exc)) from exc
 
+    def max_input_reduction(self, width: int, height: int) -> float:
+        """YOLO-pose letterboxes the whole image into input_size, a top-down model without a box or person
+        detector crops the whole image: the network sees the image shrunk by 1 / that scale, so an image that much
+        smaller loses nothing. A fixed box or person boxes are cropped at the person's size: full resolution."""
+        if self.model_type == "yolo_pose":
+            return 1.0 / codecs.letterbox_transform((width, height), self.input_size).scale
+        if self.box is None and self.person_detector is None:
+            return 1.0 / codecs.crop_transform((0, 0, width, height), self.input_size, self.box_padding).scale
+        return 1.0
+
     def _run(self, tensor: np.ndarray) -> list[np.ndarray]:
         try:
             return self._session.run(self._output_names, {self._input_name: tensor})

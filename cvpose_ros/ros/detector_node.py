@@ -28,11 +28,12 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from cvpose_ros.detection import DetectorError, create_backend, finalize
+from cvpose_ros.detection import Detections, DetectorError, create_backend, finalize
 from cvpose_ros.detection.config import PARAMETER_DOCS, RUNTIME_PARAMETERS, DetectorConfig, defaults
 from cvpose_ros.detection.image_conversion import ImageConversionError, ImageConverter
 from cvpose_ros.detection.input_monitor import OK, WARN, InputMonitor
 from cvpose_ros.detection.latest_slot import LatestSlot
+from cvpose_ros.detection.reduced_decode import CompressedDecoder, DecodedImage, reduced_size, to_full_resolution
 from cvpose_ros.detection.tracking import PersonTracker, first_id_for
 from cvpose_ros.ros.dds_profile import PROFILE_ENV
 from cvpose_ros.ros.entry import run_node
@@ -69,12 +70,15 @@ class DetectorNode(Node):
         self.config = DetectorConfig(**{name: self.get_parameter(name).value for name in defaults()})
         self.backend = create_backend(self.config.backend, **self.config.backend_options())
         self.converter = ImageConverter(self.config.use_cv_bridge)
+        self.decoder = CompressedDecoder(self.config.decode_scale, self.backend.max_input_reduction,
+                                         self.converter.compressed_to_rgb)
         self.tracker = self._make_tracker()
         self.counters = DetectorCounters()
         self.monitor = InputMonitor(LOSS_WINDOW_S, self.config.expected_rate, self.config.min_received_fraction)
         self._lock = threading.Lock()  # counters and monitor: written by both threads
         self._slot: LatestSlot[tuple] = LatestSlot()
         self._warned: dict[str, float] = {}  # report kind -> when it was last logged
+        self._logged_decode: tuple[int, int, int] | None = None  # (width, height, factor) last logged
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.image_qos = QoSProfile(depth=self.config.queue_depth, history=HistoryPolicy.KEEP_LAST,
@@ -127,10 +131,13 @@ class DetectorNode(Node):
 
     # -- frames: received on the executor thread, detected on the worker --------------------------------------
     def _on_image(self, msg: Image) -> None:
-        self._arrived(msg, self.converter.image_to_rgb)
+        self._arrived(msg, self._raw_to_rgb)
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._arrived(msg, self.converter.compressed_to_rgb)
+        self._arrived(msg, self.decoder.decode)
+
+    def _raw_to_rgb(self, msg: Image) -> DecodedImage:
+        return DecodedImage.full(self.converter.image_to_rgb(msg))
 
     def _arrived(self, msg, convert) -> None:
         now = time.monotonic()
@@ -173,17 +180,22 @@ class DetectorNode(Node):
     def _process(self, msg, convert) -> None:
         start = time.perf_counter()
         try:
-            rgb = convert(msg)
+            image = convert(msg)
         except ImageConversionError as exc:
             self._fail("conversion_errors", f"image skipped: {exc}")
             return
         except Exception as exc:  # e.g. cv2.error on odd sizes: skip the frame, never stop the node
             self._fail("conversion_errors", f"image skipped: {type(exc).__name__}: {exc}")
             return
+        self._log_decode(image)
         config = self.config
         try:
-            detections = finalize(self.backend.detect(rgb), rgb.shape[1], rgb.shape[0], config.output_layout,
-                                  config.min_confidence, config.max_people)
+            found = self.backend.detect(image.rgb)
+            if image.factor > 1:  # decoded reduced: keypoints back to pixels of the original image
+                found = Detections(to_full_resolution(found.keypoints, image.factor), found.confidence, found.scores,
+                                   found.layout)
+            detections = finalize(found, image.width, image.height, config.output_layout, config.min_confidence,
+                                  config.max_people)
         except (DetectorError, ValueError) as exc:
             self._fail("detector_errors", f"detection failed: {exc}")
             return
@@ -208,6 +220,19 @@ class DetectorNode(Node):
             self.counters.people_last = detections.num_people
             self.counters.period_times_ms.append((time.perf_counter() - start) * 1e3)
 
+    def _log_decode(self, image: DecodedImage) -> None:
+        """Say once per image size at which resolution JPEGs are decoded (the first image is always full)."""
+        if not self.config.use_compressed:
+            return
+        key = (image.width, image.height, self.decoder.factor)
+        if key != self._logged_decode:
+            self._logged_decode = key
+            reduced = reduced_size(image.width, image.height, key[2])
+            self.get_logger().info(
+                f"{image.width}x{image.height} JPEG images decoded at 1/{key[2]} ({reduced[0]}x{reduced[1]}; "
+                f"decode_scale {self.config.decode_scale or 'auto'}); keypoints in {image.width}x{image.height} "
+                "pixels")
+
     def _fail(self, counter: str, message: str) -> None:
         with self._lock:
             setattr(self.counters, counter, getattr(self.counters, counter) + 1)
@@ -229,6 +254,8 @@ class DetectorNode(Node):
             if c.period_failures:
                 problems.append((WARN, f"{c.period_failures} frames skipped: {c.last_error}"))
             values = {"backend": self.backend.name, "output_layout": self.config.output_layout,
+                      "decode_factor": self.decoder.factor if self.config.use_compressed else 1,
+                      "images_decoded_reduced": self.decoder.reduced_count,
                       "frames_received": c.received, "frames_published": c.published,
                       "conversion_errors": c.conversion_errors, "detector_errors": c.detector_errors,
                       "people_last_frame": c.people_last, "frames_this_period": len(c.period_times_ms),
