@@ -180,6 +180,12 @@ def test_onnx_node_compressed_multi_person_and_bad_frames(harness, tmp_path):
     assert len(set(ids)) == 2 and all(first_id_for("/cam1") <= i < first_id_for("/cam1") + 100 for i in ids)
     assert [p.track_id for p in again.people] == ids
 
+    def tracks_reported() -> bool:
+        return harness.latest_status("cam1")[1].get("tracks_alive") == "2"
+
+    harness.spin_until(tracks_reported, 10.0, "track count not on /diagnostics")
+    assert harness.latest_status("cam1")[1]["track_ids_issued"] == "2"  # the same two people, no new ids
+
 
 def test_compressed_1080p_decoded_at_half_size_gives_full_resolution_keypoints(harness, tmp_path):
     """decode_scale 0 (auto) with a whole-image top-down model of 960x540 input: the network sees a 1920x1080

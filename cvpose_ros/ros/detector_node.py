@@ -113,8 +113,8 @@ class DetectorNode(Node):
         if not self.config.track:
             return None
         first = self.config.track_id_start
-        return PersonTracker(**self.config.tracker_options(),
-                             first_id=first if first >= 0 else first_id_for(self.get_namespace()))
+        self._first_track_id = first if first >= 0 else first_id_for(self.get_namespace())
+        return PersonTracker(**self.config.tracker_options(), first_id=self._first_track_id)
 
     # -- parameters ------------------------------------------------------------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -259,6 +259,9 @@ class DetectorNode(Node):
                       "frames_received": c.received, "frames_published": c.published,
                       "conversion_errors": c.conversion_errors, "detector_errors": c.detector_errors,
                       "people_last_frame": c.people_last, "frames_this_period": len(c.period_times_ms),
+                      "tracks_alive": "off" if self.tracker is None else self.tracker.num_tracks,
+                      "track_ids_issued": "off" if self.tracker is None else
+                      self.tracker.next_id - self._first_track_id,
                       "processing_ms_mean": f"{np.mean(times):.2f}", "processing_ms_max": f"{np.max(times):.2f}",
                       "last_error": c.last_error, **report.values,
                       "image_qos": f"{self.config.image_reliability}, depth {self.config.queue_depth}",
