@@ -2,7 +2,8 @@
 
 The node runs in its own process (refined with the packaged weights on the CPU unless --no-refine); this process
 plays the synthetic rig over real DDS, stamped with the current time, and samples the node's resident memory every
-second. The slope is a least-squares line through the samples after the warm-up (the first quarter, at most 60 s).
+second. The slope is a least-squares line through the samples after the warm-up (the first quarter, at most 60 s);
+the second half's slope and the largest single rise are reported beside it.
 A short default run checks the set-up; the figure in docs/refiner_node.md comes from `--minutes 10` or longer.
 
     python bench/bench_soak.py [--minutes 1] [--people 5] [--no-refine] [--out runs/bench_soak.json]
@@ -36,6 +37,18 @@ def rss_mb(pid: int) -> float:
 def slope_mb_per_hour(times_s: np.ndarray, rss: np.ndarray) -> float:
     """Least-squares slope of rss (MB) over time (s), in MB per hour."""
     return float(np.polyfit(times_s, rss, 1)[0] * 3600.0) if len(times_s) > 2 else float("nan")
+
+
+def rss_summary(t_arr: np.ndarray, rss: np.ndarray) -> dict:
+    """Slope after the warm-up (the first quarter, at most 60 s), the slope of the second half alone (a one-off
+    step early in a run dominates a short run's line), and the largest rise between two samples."""
+    warm = min(60.0, 0.25 * t_arr[-1]) if len(t_arr) else 0.0
+    after = t_arr >= warm
+    half = t_arr >= 0.5 * t_arr[-1]
+    return {"rss_start_mb": float(rss[after][0]), "rss_end_mb": float(rss[-1]), "rss_max_mb": float(rss.max()),
+            "warmup_s": warm, "slope_mb_per_hour": slope_mb_per_hour(t_arr[after], rss[after]),
+            "slope_second_half_mb_per_hour": slope_mb_per_hour(t_arr[half], rss[half]),
+            "largest_step_mb": float(np.diff(rss).max()) if len(rss) > 1 else 0.0}
 
 
 def soak(minutes: float, people: int, refine: bool) -> dict:
@@ -106,12 +119,8 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
     driver.destroy_node()
     rclpy.shutdown()
     t_arr, rss = np.asarray(samples_t), np.asarray(samples_rss)
-    warm = min(60.0, 0.25 * t_arr[-1]) if len(t_arr) else 0.0
-    after = t_arr >= warm
     return {"minutes": minutes, "people": people, "refine": refine, "frames_sent": frames,
-            "frames_received": received[0], "rss_start_mb": float(rss[after][0]), "rss_end_mb": float(rss[-1]),
-            "rss_max_mb": float(rss.max()), "warmup_s": warm,
-            "slope_mb_per_hour": slope_mb_per_hour(t_arr[after], rss[after]),
+            "frames_received": received[0], **rss_summary(t_arr, rss),
             "samples": [[round(float(a), 1), round(float(b), 2)] for a, b in zip(t_arr, rss, strict=True)]}
 
 
@@ -130,7 +139,8 @@ def main() -> int:
         json.dump(r, f, indent=1)
     print(f"{r['minutes']:g} min, {r['people']} people, refine {r['refine']}: {r['frames_received']}/"
           f"{r['frames_sent']} frames answered; RSS {r['rss_start_mb']:.1f} -> {r['rss_end_mb']:.1f} MB after "
-          f"{r['warmup_s']:.0f} s warm-up (max {r['rss_max_mb']:.1f}); slope {r['slope_mb_per_hour']:+.2f} MB/h")
+          f"{r['warmup_s']:.0f} s warm-up (max {r['rss_max_mb']:.1f}); slope {r['slope_mb_per_hour']:+.2f} MB/h "
+          f"(second half {r['slope_second_half_mb_per_hour']:+.2f} MB/h; largest step {r['largest_step_mb']:.2f} MB)")
     print(f"results: {args.out}")
     return 0
 
