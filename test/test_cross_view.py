@@ -3,21 +3,19 @@ scales with the image, track ids as hints, crowds."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from cvpose_ros import cross_view
 from cvpose_ros.camera import CameraModel
 from cvpose_ros.cross_view import MatchConfig, limit_people, match_views, two_view_residual
 from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.noise import get_preset, swap_limbs
+from cvpose_ros.noise import swap_limbs
 from cvpose_ros.skeleton import get_layout
 from cvpose_ros.swap_repair import image_swaps, mirror_groups, swap_groups
-from cvpose_ros.synthetic import Rig, RigCamera, generate_scene, make_rig, project_scene, project_view
+from cvpose_ros.synthetic import Rig, RigCamera, generate_scene, make_rig, project_scene
 from cvpose_ros.view_input import PersonInput, Problem, ViewInput
+from training.swap_eval import swap_mpjpe
 
 RIG = make_rig("demo")
 CAM0, CAM1 = RIG.cameras[0].model, RIG.cameras[1].model
@@ -237,27 +235,8 @@ def test_pipeline_cuts_views_to_max_people_and_counts_them():
         SkeletonPipeline(max_people=0)
 
 
-def _mpjpe(layout: str, body: float, limb: float, repair: bool, seconds: float = 3.0, rig: Rig = RIG) -> float:
-    """Mean per-person joint error (mm) of the triangulation over a synthetic sequence, people matched to truth."""
-    scene = generate_scene(3, seconds, 30.0, seed=0).in_layout(layout)
-    clean = replace(get_preset("detector"), body_swap_rate=0.0, swap_rate=0.0, outlier_rate=0.03)
-    swapped = replace(clean, body_swap_rate=body, swap_rate=limb)  # same random stream: only the swaps differ
-    v0 = project_view(scene, rig.cameras[0], clean, 0)
-    v1 = project_view(scene, rig.cameras[1], swapped, 1)
-    truth = rig.cameras[0].world_to_camera(scene.joints)
-    setup = CameraSetup(rig.cameras[0].model, rig.cameras[1].model, rig.cam1_from_cam0)
-    pipeline = SkeletonPipeline(default_layout=layout,
-                                matching=MatchConfig(repair_swaps=repair, drop_bad_joints=repair))
-    errors = []
-    for t in range(scene.num_frames):
-        views = [ViewInput(t, "c", layout, [PersonInput(-1, v.keypoints[t, p, :, 0], v.keypoints[t, p, :, 1],
-                                                        v.confidence[t, p]) for p in range(3) if v.visible[t, p]])
-                 for v in (v0, v1)]
-        est = pipeline.process(setup, *views).coarse.joints
-        dist = np.nanmean(np.linalg.norm(est[:, None] - truth[t][None], axis=-1), axis=-1)
-        rows, cols = linear_sum_assignment(np.nan_to_num(dist, nan=1e3))
-        errors += dist[rows, cols].tolist()
-    return 1e3 * float(np.mean(errors))
+def _mpjpe(layout: str, body: float, limb: float, repair: bool, rig: Rig = RIG) -> float:
+    return swap_mpjpe(rig, layout, body, limb, seed=0, seconds=3.0, repair=repair)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -277,8 +256,8 @@ def test_swaps_along_the_epipolar_lines_are_settled_by_the_track_in_each_image(l
     keypoints against the tracked pose's projection into it tell which view jumped; within 10 % of the swap-free
     run (h36m17 was +12 % with the 3D track alone)."""
     rig = make_rig("narrow")
-    reference = _mpjpe(layout, 0.0, 0.0, True, rig=rig)
-    repaired = _mpjpe(layout, 0.05, 0.05, True, rig=rig)
+    reference = _mpjpe(layout, 0.0, 0.0, True, rig)
+    repaired = _mpjpe(layout, 0.05, 0.05, True, rig)
     assert repaired <= 1.10 * reference, (repaired, reference)
 
 
