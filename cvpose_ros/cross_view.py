@@ -99,6 +99,8 @@ class CrossViewMatch:
     swap_repairs: int = 0     # person-views whose left/right labels were repaired
     dropped_joints: int = 0   # joints dropped for a residual far above their person's level
     id_disagreements: int = 0  # equal track ids the geometry did not match
+    flips0: np.ndarray | None = None  # (M, G) swap groups of view 0 mirrored (None when nothing matched)
+    flips1: np.ndarray | None = None  # (M, G) the same for view 1
 
     @classmethod
     def empty(cls, num_joints: int) -> CrossViewMatch:
@@ -329,5 +331,5 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
         out_c0, out_c1 = np.where(bad, 0.0, out_c0), np.where(bad, 0.0, out_c1)
     swapped = np.stack([fix0.any(axis=1), fix1.any(axis=1)], axis=1)
     return CrossViewMatch(m0, m1, out_kp0, out_c0, out_kp1, out_c1, cost[rows], swapped, int(swapped.sum()),
-                          dropped, disagreements)
+                          dropped, disagreements, fix0, fix1)
 

@@ -10,12 +10,17 @@ bones outside a human range; counted as `implausible_person`) -> express in the 
 stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
 h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
+
+Three or more cameras (`process_views`, `RigSetup`) follow the same steps with the N-view geometry of
+`cvpose_ros.nview`: people are grouped across all views, triangulated from every view that sees them, and refined
+on their best pair of views; two cameras keep the two-view path (`process`) unchanged.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -25,10 +30,11 @@ from cvpose_ros.association import IdTracker
 from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
 from cvpose_ros.guard import EvidenceGuard, guard_refinement
+from cvpose_ros.nview import PersonGroups, best_pairs, calibrated, group_views, triangulate_groups
 from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.skeleton import NUM_JOINTS, get_layout
 from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
-from cvpose_ros.view_input import Problem, ViewInput, ViewKeypoints, validate_view
+from cvpose_ros.view_input import FrameError, Problem, ViewInput, ViewKeypoints, validate_view
 
 
 class RefinerLike(Protocol):
@@ -57,6 +63,26 @@ class CameraSetup:
     cam1: CameraModel
     cam1_from_cam0: RigidTransform
     reference_from_cam0: RigidTransform = field(default_factory=RigidTransform.identity)
+
+
+@dataclass
+class RigSetup:
+    """Three or more cameras: lens models and each camera's pose relative to camera 0 (`cam_from_cam0[0]` is the
+    identity); `reference_from_cam0` places outputs."""
+
+    models: tuple[CameraModel | None, ...]  # None: the camera is not usable in this frame (left out)
+    cam_from_cam0: tuple[RigidTransform, ...]
+    reference_from_cam0: RigidTransform = field(default_factory=RigidTransform.identity)
+
+    def subset(self, cameras: Sequence[int]) -> RigSetup:
+        """The rig of the listed cameras only (poses stay relative to camera 0, present or not)."""
+        return RigSetup(tuple(self.models[c] for c in cameras), tuple(self.cam_from_cam0[c] for c in cameras),
+                        self.reference_from_cam0)
+
+    def __post_init__(self) -> None:
+        if len(self.models) != len(self.cam_from_cam0) or len(self.models) < 2:
+            raise ValueError(f"a rig needs 2+ cameras with one pose each, got {len(self.models)} models and "
+                             f"{len(self.cam_from_cam0)} poses")
 
 
 @dataclass
@@ -154,6 +180,114 @@ class SkeletonPipeline:
                            (time.perf_counter() - start) * 1e3, kp0.layout, guarded, match.swap_repairs,
                            match.dropped_joints)
 
+    def process_views(self, rig: RigSetup, views: Sequence[ViewInput | None]) -> FrameResult:
+        """Skeletons of everyone seen by at least two of three or more cameras. A view that is None or whose
+        camera model is None (the camera left out of the frame), or that is unusable as a whole (counted), is left
+        out; FrameError when fewer than two views remain."""
+        start = time.perf_counter()
+        if len(views) != len(rig.models):
+            raise ValueError(f"{len(views)} views for a rig of {len(rig.models)} cameras")
+        stamp_ns = next((v.stamp_ns for v in views if v is not None), 0)  # the first camera's in the frame
+        usable = [c for c, (v, m) in enumerate(zip(views, rig.models, strict=True)) if v is not None and m is not None]
+        if len(usable) < len(views):
+            rig, views = rig.subset(usable), [views[c] for c in usable]
+        problems: Counter = Counter()
+        kps: list[ViewKeypoints | None] = []
+        error: FrameError | None = None
+        for view in views:
+            try:
+                kp = None if view is None else validate_view(view, self.default_layout, self.min_confidence,
+                                                             self.min_valid_joints)
+            except FrameError as err:
+                problems[err.problem] += 1
+                error, kp = err, None
+            kps.append(kp)
+            if kp is not None:
+                problems += kp.problems
+        present = [kp for kp in kps if kp is not None]
+        if len(present) < 2:
+            raise error or FrameError(Problem.NO_PEOPLE, "fewer than two cameras in the frame")
+        if len({kp.layout for kp in present}) > 1:
+            kps = [None if kp is None else kp.as_h36m() for kp in kps]
+            problems[Problem.LAYOUT_MISMATCH] += 1
+        layout = next(kp.layout for kp in kps if kp is not None)
+        if layout != self._last_layout:
+            self.tracker.reset()
+            self._last_layout = layout
+        joints = get_layout(layout).num_joints
+        none = ViewKeypoints(np.zeros((0, joints, 2)), np.zeros((0, joints)), np.zeros(0, np.int64), layout=layout)
+        kps = [none if kp is None else self._limit(kp, problems) for kp in kps]  # None: a view with a frame error
+        groups = group_views(rig.models, rig.cam_from_cam0, [kp.pixels for kp in kps],
+                             [kp.confidence for kp in kps], [kp.track_ids for kp in kps], get_layout(layout),
+                             self.matching, self._previous_poses(rig), self.tracker.max_distance_m)
+        unmatched = sum(kp.num_people for kp in kps) - int((groups.members >= 0).sum())
+        if unmatched:
+            problems[Problem.UNMATCHED_PEOPLE] += unmatched
+        if groups.id_disagreements:
+            problems[Problem.TRACK_ID_DISAGREEMENT] += groups.id_disagreements
+        if all(len(v.people) == 0 for v in views):
+            problems[Problem.NO_PEOPLE] += 1
+        coarse, refined, applied, guarded, implausible = self._estimate_views(rig, layout, groups, stamp_ns)
+        if implausible:
+            problems[Problem.IMPLAUSIBLE_PERSON] += implausible
+        return FrameResult(stamp_ns, coarse, refined, applied, +problems, (time.perf_counter() - start) * 1e3,
+                           layout, guarded, groups.swap_repairs, groups.dropped_joints)
+
+    def _estimate_views(self, rig: RigSetup, layout: str, groups: PersonGroups,
+                        stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
+        """N-view counterpart of `_estimate`: triangulate every group from all its views, refine each person on
+        their best pair (one batch), guard, drop implausible people, give ids."""
+        if groups.num_people == 0:
+            self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
+            return Skeletons.empty(), Skeletons.empty(), False, 0, 0
+        cams = calibrated(rig.models, rig.cam_from_cam0)
+        tri = triangulate_groups(cams, groups.pixels, groups.confidence, self.min_confidence)
+        seen = np.isfinite(groups.pixels).all(axis=-1) & (groups.confidence > 0)
+        refiner = refiner_for(self.refiner, layout)
+        applied = refiner is not None and bool(refiner.enabled)
+        refined_cam0, guarded = tri.points, 0
+        if applied:
+            refined_cam0, guarded = self._refine_pairs(cams, tri, seen, groups.pixels, refiner)
+        counts = seen.sum(axis=0)
+        confidence = np.where(tri.valid, groups.confidence.sum(axis=0) / np.maximum(counts, 1), 0.0)
+        valid_count = tri.valid.sum(axis=1)
+        mean_error = np.where(valid_count > 0, np.nansum(np.nan_to_num(tri.error), axis=1)
+                              / np.maximum(valid_count, 1), np.nan)
+        centres = np.stack([cam.center for cam in cams])
+        return self._publishable(rig.reference_from_cam0, centres, layout, tri.points, refined_cam0, confidence,
+                                 mean_error, stamp_ns, applied, guarded)
+
+    def _refine_pairs(self, cams, tri, seen: np.ndarray, pixels: np.ndarray,
+                      refiner: RefinerLike) -> tuple[np.ndarray, int]:
+        """CV-UGCN on each person's best pair of views (`cvpose_ros.nview.best_pairs`), all people in one batch:
+        the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
+        does not see the joint); then the guard per pair of views. Returns poses in camera 0's frame."""
+        pairs = best_pairs(cams, tri, seen)
+        a, b = pairs[:, 0], pairs[:, 1]
+        rot = np.stack([c.cam_from_world.R for c in cams])
+        trans = np.stack([c.cam_from_world.t for c in cams])
+        pose_a = np.einsum("pij,pkj->pki", rot[a], tri.points) + trans[a][:, None]
+        pose_b = np.einsum("pij,pkj->pki", rot[b], tri.points) + trans[b][:, None]
+        r10 = rot[b] @ np.swapaxes(rot[a], -1, -2)
+        t10 = trans[b] - np.einsum("pij,pj->pi", r10, trans[a])
+        people = np.arange(len(a))
+        per_view = np.stack([tri.residual[a, people], tri.residual[b, people]], axis=1)  # (P, 2, J)
+        per_view = np.where(np.isfinite(per_view), per_view, tri.error[:, None])
+        refined_a = refiner.refine_arrays(pose_a, pose_b, per_view, tri.valid, r10, t10)[0]
+        refined_a = np.where(np.isfinite(refined_a).all(axis=-1, keepdims=True), refined_a, np.nan)
+        guarded = 0
+        if self.guard.enabled:
+            pair_error = np.where(tri.valid, per_view.mean(axis=1), np.nan)
+            for first, second in np.unique(pairs, axis=0):
+                sel = (a == first) & (b == second)
+                to_second = cams[second].cam_from_world.compose(cams[first].cam_from_world.inverse())
+                refined_a[sel], limited = guard_refinement(
+                    pose_a[sel], refined_a[sel], pair_error[sel], cams[first].model.project,
+                    cams[second].model.project, to_second.apply, pixels[first, sel], pixels[second, sel], self.guard)
+                guarded += int(limited.sum())
+        refined_cam0 = np.einsum("pji,pkj->pki", rot[a], refined_a - trans[a][:, None])  # R^T (x - t)
+        return refined_cam0, guarded
+
     def _limit(self, kp: ViewKeypoints, problems: Counter) -> ViewKeypoints:
         """At most `max_people` people of a view (the least confident extras dropped and counted)."""
         keep = limit_people(kp.confidence, self.max_people)
@@ -162,7 +296,7 @@ class SkeletonPipeline:
         problems[Problem.PEOPLE_OVER_LIMIT] += kp.num_people - len(keep)
         return ViewKeypoints(kp.pixels[keep], kp.confidence[keep], kp.track_ids[keep], kp.problems, kp.layout)
 
-    def _previous_poses(self, cameras: CameraSetup) -> np.ndarray | None:
+    def _previous_poses(self, cameras: CameraSetup | RigSetup) -> np.ndarray | None:
         """Last frame's tracked poses (K, J, 3) in camera 0's frame (they break left/right label ties)."""
         tracks = [t.joints for t in self.tracker.tracks.values()]
         if not tracks:
@@ -195,14 +329,21 @@ class SkeletonPipeline:
         counts = tri.valid.sum(axis=1)
         mean_error = np.where(counts > 0, np.nansum(np.nan_to_num(errors, nan=0.0), axis=1) / np.maximum(counts, 1),
                               np.nan)
-        to_ref = cameras.reference_from_cam0
+        centres = np.stack([np.zeros(3), cameras.cam1_from_cam0.inverse().t])  # both cameras, in cam0's frame
+        return self._publishable(cameras.reference_from_cam0, centres, layout, coarse_cam0, refined_cam0, confidence,
+                                 mean_error, stamp_ns, applied, guarded)
+
+    def _publishable(self, reference_from_cam0: RigidTransform, centres: np.ndarray, layout: str,
+                     coarse_cam0: np.ndarray, refined_cam0: np.ndarray, confidence: np.ndarray, mean_error: np.ndarray,
+                     stamp_ns: int, applied: bool, guarded: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
+        """Poses in camera 0's frame -> implausible people dropped, the rest in the reference frame with ids."""
+        to_ref = reference_from_cam0
         coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
         keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
-        centres = np.stack([np.zeros(3), cameras.cam1_from_cam0.inverse().t])  # both cameras, in cam0's frame
         implausible = keep & (self.plausibility.implausible(coarse_cam0, centres, layout)
                               | self.plausibility.implausible(refined_cam0, centres, layout))
         keep &= ~implausible
-        ids = np.full(len(match.i0), -1, dtype=np.int64)
+        ids = np.full(len(keep), -1, dtype=np.int64)
         ids[keep] = self.tracker.update(refined_ref[keep], stamp_ns)
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])

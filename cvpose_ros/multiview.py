@@ -34,47 +34,55 @@ def _masked(pixels: np.ndarray, confidence: np.ndarray, min_confidence: float) -
     return np.where(ok[..., None], pix, np.nan), np.where(ok, conf, 0.0)
 
 
-def _dlt(cameras: Sequence[CalibratedCamera], pix: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    rays = np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, pix, strict=True)])
+def _rays(cameras: Sequence[CalibratedCamera], pix: np.ndarray) -> np.ndarray:
+    """Normalised image coordinates (V, ..., J, 2) of every view's pixels (undistorted once per frame)."""
+    return np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, pix, strict=True)])
+
+
+def _dlt(cameras: Sequence[CalibratedCamera], rays: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """DLT of rays (V, ..., J, 2) with weights (..., V, ..., J): extra leading weight axes solve several view
+    subsets in one batched SVD."""
     proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])  # (V, 3, 4)
-    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2))
+    extra = conf.ndim - rays.ndim + 1
+    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, extra, -2))
 
 
 def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
                       min_confidence: float = 0.1, reject_outliers: bool = False) -> np.ndarray:
     """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint.
 
-    With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn; the view
-    that disagrees most with the others' point is left out of that joint when its residual there exceeds
-    max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other views' median residual). One view per joint at most.
+    With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn (all
+    leave-one-out solves in one batch); the view that disagrees most with the others' point is left out of that
+    joint when its residual there exceeds max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other views' median
+    residual). One view per joint at most.
     """
     pix, conf = _masked(pixels, confidence, min_confidence)
     if len(cameras) != pix.shape[0]:
         raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
-    points = _dlt(cameras, pix, conf)
+    rays = _rays(cameras, pix)
+    points = _dlt(cameras, rays, conf)
     if not reject_outliers or len(cameras) < OUTLIER_MIN_VIEWS:
         return points
+    views = len(cameras)
     seen = conf > 0
-    excess = np.full(conf.shape, -np.inf)  # (V, ..., J) how far each view is beyond its outlier threshold
-    for view in range(len(cameras)):
-        others = conf.copy()
-        others[view] = 0.0
-        without = _dlt(cameras, pix, others)
-        error = np.linalg.norm(pix - project_views(cameras, without), axis=-1)  # (V, ..., J)
-        others_seen = seen & (np.arange(len(cameras)) != view).reshape((-1,) + (1,) * (conf.ndim - 1))
-        with warnings.catch_warnings():  # joints no other view sees: NaN level, never dropped
-            warnings.simplefilter("ignore", RuntimeWarning)
-            level = np.nanmedian(np.where(others_seen, error, np.nan), axis=0)
-        threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
-        excess[view] = np.where(seen[view] & (seen.sum(axis=0) >= OUTLIER_MIN_VIEWS), error[view] - threshold,
-                                -np.inf)
+    view_axis = np.arange(views).reshape((-1,) + (1,) * (conf.ndim - 1))
+    others = np.where(np.eye(views, dtype=bool).reshape((views, views) + (1,) * (conf.ndim - 1)), 0.0, conf[None])
+    without = _dlt(cameras, rays, others)                                            # (V left out, ..., J, 3)
+    error = np.linalg.norm(pix[None] - np.stack([project_views(cameras, w) for w in without]), axis=-1)
+    # error[k, v]: residual in view v of the point triangulated without view k
+    others_seen = seen[None] & (view_axis[None] != view_axis[:, None])               # (V, V, ..., J)
+    with warnings.catch_warnings():  # joints no other view sees: NaN level, never dropped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmedian(np.where(others_seen, error, np.nan), axis=1)            # (V, ..., J)
+    threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
+    own = np.take_along_axis(error, view_axis[:, None], axis=1)[:, 0]                 # (V, ..., J) error[k, k]
+    excess = np.where(seen & (seen.sum(axis=0) >= OUTLIER_MIN_VIEWS), own - threshold, -np.inf)
     worst = np.argmax(excess, axis=0)
     drop = np.take_along_axis(excess, worst[None], axis=0)[0] > 0
     if not drop.any():
         return points
-    views = np.arange(len(cameras)).reshape((-1,) + (1,) * (conf.ndim - 1))
-    conf = np.where(drop[None] & (views == worst[None]), 0.0, conf)
-    return _dlt(cameras, pix, conf)
+    conf = np.where(drop[None] & (view_axis == worst[None]), 0.0, conf)
+    return _dlt(cameras, rays, conf)
 
 
 def project_views(cameras: Sequence[CalibratedCamera], points_world: np.ndarray) -> np.ndarray:

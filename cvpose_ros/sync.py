@@ -1,8 +1,10 @@
-"""Approximate-time pairing of two keypoint streams (camera 0 and camera 1).
+"""Approximate-time grouping of N keypoint streams (camera 0, camera 1, ...; two by default).
 
 Plain Python (no rclpy) so it is tested on its own and reused by bag tools. The policy is greedy and
-latency-first: a message is paired as soon as the other camera's queue holds a message within `slop` of its stamp
-(the nearest one wins); everything older than a formed pair can no longer be paired and is dropped. Each queue is
+latency-first: a message completes a frame as soon as every other required camera's queue holds a message within
+`slop` of its stamp (the nearest one of each wins); everything older than a formed frame can no longer be used and
+is dropped. With two cameras a frame is a pair. A camera can be left out of the required set (`set_required`: the
+node does so for a camera that went silent in a rig of three or more), its slot in the frame is then None. Each queue is
 bounded (`queue_size`, oldest dropped first). Messages older than the last one of their camera (out of order) or
 older than the last emitted pair are rejected, so outputs are strictly increasing in time.
 
@@ -40,11 +42,22 @@ class StampedItem:
 
 @dataclass
 class SyncedPair:
-    """Two messages whose stamps agree within the slop; `stamp_ns` is camera 0's stamp (the output stamp)."""
+    """One message per camera whose stamps agree within the slop (None for a camera not required); `stamp_ns` is
+    the stamp of the first camera present (camera 0's normally: the output stamp)."""
 
     stamp_ns: int
-    cam0: StampedItem
-    cam1: StampedItem
+    items: tuple[StampedItem | None, ...]
+
+    @property
+    def cam0(self) -> StampedItem | None:
+        return self.items[0]
+
+    @property
+    def cam1(self) -> StampedItem | None:
+        return self.items[1]
+
+
+SyncedFrame = SyncedPair  # the N-camera name of the same thing
 
 
 @dataclass
@@ -58,25 +71,31 @@ class SyncStats:
 
 
 class ApproximateTimeSync:
-    """Pairs messages of two cameras whose stamps differ by at most `slop_s` seconds.
+    """Groups messages of `cameras` cameras (2: pairs) whose stamps differ from the completing message's by at
+    most `slop_s` seconds.
 
     After each push, `blocked_by` names what made a message out of order (the stamp it had to beat) and
-    `nearest_miss_ns` holds how far the nearest message of the other camera was from a message that found no
-    partner (None when the other queue was empty): the measured offset between the cameras, for the drop warning.
+    `nearest_miss_ns` holds how far the nearest message of a camera that had none within the slop was from a
+    message that completed no frame (None when its queue was empty): the measured offset between the cameras, for
+    the drop warning.
     """
 
-    def __init__(self, slop_s: float, queue_size: int, max_future_s: float | None = None) -> None:
+    def __init__(self, slop_s: float, queue_size: int, max_future_s: float | None = None, cameras: int = 2) -> None:
         if not slop_s >= 0.0:
             raise ValueError(f"sync slop must be >= 0 seconds, got {slop_s}")
         if queue_size < 1:
             raise ValueError(f"sync queue_size must be >= 1, got {queue_size}")
         if max_future_s is not None and not max_future_s >= 0.0:
             raise ValueError(f"max_future_s must be >= 0 seconds, got {max_future_s}")
+        if cameras < 2:
+            raise ValueError(f"sync needs at least 2 cameras, got {cameras}")
+        self.cameras = int(cameras)
         self.slop_ns = int(round(slop_s * NS_PER_S))
         self.queue_size = int(queue_size)
         self.max_future_ns = None if max_future_s is None else int(round(max_future_s * NS_PER_S))
-        self._queues: tuple[deque[StampedItem], deque[StampedItem]] = (deque(), deque())
-        self._last_stamp: list[int | None] = [None, None]
+        self._queues: tuple[deque[StampedItem], ...] = tuple(deque() for _ in range(self.cameras))
+        self._last_stamp: list[int | None] = [None] * self.cameras
+        self.required: frozenset[int] = frozenset(range(self.cameras))
         self._last_pair_stamp: int | None = None
         self.stats = SyncStats()
         self.blocked_by: tuple[str, int] | None = None
@@ -84,13 +103,14 @@ class ApproximateTimeSync:
 
     def push(self, camera: int, stamp_ns: int, payload: Any,
              now_ns: int | None = None) -> tuple[SyncedPair | None, list[SyncEvent]]:
-        """Add a message of `camera` (0 or 1). Returns the pair it completes (or None) and the events it caused.
+        """Add a message of `camera` (0..cameras-1). Returns the frame it completes (or None) and the events it
+        caused. A message of a camera outside the required set is queued but completes nothing itself.
 
         With `now_ns` (the clock the stamps refer to) and `max_future_s`, a message stamped beyond
         `now_ns + max_future_s` is rejected as FUTURE and changes nothing.
         """
-        if camera not in (0, 1):
-            raise ValueError(f"camera index must be 0 or 1, got {camera}")
+        if not 0 <= camera < self.cameras:
+            raise ValueError(f"camera index must be 0..{self.cameras - 1}, got {camera}")
         self.blocked_by, self.nearest_miss_ns = None, None
         if now_ns is not None and self.max_future_ns is not None and stamp_ns > now_ns + self.max_future_ns:
             self.stats.future += 1
@@ -106,43 +126,56 @@ class ApproximateTimeSync:
             return None, [SyncEvent.OUT_OF_ORDER]
         self._last_stamp[camera] = stamp_ns
         item = StampedItem(stamp_ns, payload)
-        other = self._queues[1 - camera]
-        match = self._nearest(other, stamp_ns)
-        if match is None:
-            if other:
-                self.nearest_miss_ns = min(abs(c.stamp_ns - stamp_ns) for c in other)
-            own = self._queues[camera]
+        own = self._queues[camera]
+        others = [c for c in sorted(self.required) if c != camera]
+        matches = {c: self._nearest(self._queues[c], stamp_ns) for c in others}
+        missing = [c for c in others if matches[c] is None]
+        if camera not in self.required or missing:
+            misses = [min(abs(q.stamp_ns - stamp_ns) for q in self._queues[c]) for c in missing if self._queues[c]]
+            if misses:
+                self.nearest_miss_ns = max(misses)
             own.append(item)
             while len(own) > self.queue_size:
                 own.popleft()
                 events.append(self._drop())
             events.append(SyncEvent.QUEUED)
             return None, events
-        # Everything in the other queue up to the match, and everything queued for this camera, is older than the
-        # pair and can never pair with a newer message in a way that keeps outputs ordered.
-        while other and other[0] is not match:
-            other.popleft()
-            events.append(self._drop())
-        other.popleft()
-        own = self._queues[camera]
+        # Everything in another queue up to its match, and everything queued for this camera, is older than the
+        # frame and can never join a newer message in a way that keeps outputs ordered.
+        for c in others:
+            queue, match = self._queues[c], matches[c]
+            while queue and queue[0] is not match:
+                queue.popleft()
+                events.append(self._drop())
+            queue.popleft()
         while own:
             own.popleft()
             events.append(self._drop())
-        cam0, cam1 = (item, match) if camera == 0 else (match, item)
-        pair = SyncedPair(cam0.stamp_ns, cam0, cam1)
-        self._last_pair_stamp = max(cam0.stamp_ns, cam1.stamp_ns)
+        matches[camera] = item
+        items = tuple(matches.get(c) for c in range(self.cameras))
+        stamps = [i.stamp_ns for i in items if i is not None]
+        pair = SyncedPair(stamps[0], items)
+        self._last_pair_stamp = max(stamps)
         self.stats.pairs += 1
         return pair, events
 
-    def pending(self) -> tuple[int, int]:
+    def set_required(self, cameras: set[int] | frozenset[int]) -> None:
+        """Cameras a frame must contain (at least two). A camera left out keeps its bounded queue; its old messages
+        are dropped once it is required again and a newer frame completes."""
+        required = frozenset(int(c) for c in cameras)
+        if len(required) < 2 or not required <= set(range(self.cameras)):
+            raise ValueError(f"a frame needs at least 2 of cameras 0..{self.cameras - 1}, got {sorted(required)}")
+        self.required = required
+
+    def pending(self) -> tuple[int, ...]:
         """Number of messages waiting in each camera's queue."""
-        return len(self._queues[0]), len(self._queues[1])
+        return tuple(len(q) for q in self._queues)
 
     def reset(self) -> None:
         """Forget queued messages and stamp history (e.g. after the clock jumped back in a replay)."""
         for q in self._queues:
             q.clear()
-        self._last_stamp = [None, None]
+        self._last_stamp = [None] * self.cameras
         self._last_pair_stamp = None
 
     def _nearest(self, queue: deque[StampedItem], stamp_ns: int) -> StampedItem | None:

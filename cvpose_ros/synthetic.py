@@ -83,10 +83,10 @@ class RigCamera:
 
 @dataclass
 class Rig:
-    """Two calibrated cameras looking at the same room."""
+    """Calibrated cameras looking at the same room (two, or more for `corner_rig`)."""
 
     kind: str
-    cameras: tuple[RigCamera, RigCamera]
+    cameras: tuple[RigCamera, ...]
 
     @property
     def cam1_from_cam0(self) -> RigidTransform:
@@ -299,6 +299,19 @@ def make_rig(kind: str = "demo", seed: int | None = None, room: tuple[float, flo
         return _pair(kind, rng.uniform(2.0, 10.0), rng.uniform(30.0, 150.0), rng.uniform(1.5, 3.0), center,
                      fx, size, dists, yaw=rng.uniform(-np.pi, np.pi))
     raise ValueError(f"unknown rig kind {kind!r}; expected 'demo', 'wide', 'narrow' or 'random'")
+
+
+def corner_rig(count: int = 4, room: tuple[float, float] = ROOM_SIZE_M) -> Rig:
+    """`count` (2-4) 1280x720 cameras near the ceiling corners of `room`, aimed at its middle: camera 0 and 1 on
+    one wall (as the demo rig), 2 and 3 in the opposite corners."""
+    if not 2 <= count <= 4:
+        raise ValueError(f"a corner rig has 2 to 4 cameras, got {count}")
+    aim = np.array([room[0] / 2, room[1] / 2, 0.8])
+    corners = [(0.1, 0.1), (room[0] - 0.1, 0.1), (room[0] - 0.1, room[1] - 0.1), (0.1, room[1] - 0.1)]
+    dist = np.array([-0.12, 0.04, 0.0005, -0.0004, 0.0])
+    cams = tuple(_camera(f"cam{i}", [x, y, 2.8], aim, 800.0 + 10 * i, (1280, 720), dist)
+                 for i, (x, y) in enumerate(corners[:count]))
+    return Rig(kind=f"corner{count}", cameras=cams)
 
 
 def camera_info_fields(camera: RigCamera) -> dict:

@@ -38,11 +38,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="units of the file's translations for OpenCV and TOML files (Qualisys: mm, others: m)")
     p.add_argument("--invert", action="store_true",
                    help="the file's poses are world-from-camera where camera-from-world is expected: invert them")
-    p.add_argument("--pair", default="0,1", help="the two cameras for the refiner (indices or names), e.g. 0,2")
+    p.add_argument("--pair", default="0,1", help="the cameras for the refiner (indices or names), e.g. 0,2; three or "
+                                                 "more (0,1,2,3 or 'all') write the node's `cameras` list too")
     p.add_argument("--reference-frame", default="",
                    help="name the calibration's world frame as the node's reference_frame; '' = the pair's first "
                         "camera's optical frame")
-    p.add_argument("--frame-ids", default=",", help="optical frame ids of the pair, e.g. cam0_optical,cam1_optical")
+    p.add_argument("--frame-ids", default="", help="optical frame ids of the --pair cameras, e.g. "
+                                                   "cam0_optical,cam1_optical ('' = from the keypoints' headers)")
     p.add_argument("--rotation", choices=("quaternion", "rpy", "matrix"), default="quaternion",
                    help="how rotations are printed (world_from_camera)")
     p.add_argument("--out", type=Path, help="folder for rig.yaml, camera_info YAMLs and refiner_extrinsics.yaml")
@@ -109,13 +111,14 @@ def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if args.out is not None:
         if len(cameras) < 2:
             raise CalibrationError(args.files[0], "one camera only: the refiner needs a pair (give two files)")
-        tokens = args.pair.split(",")
-        frame_ids = tuple(args.frame_ids.split(","))
-        if len(tokens) != 2 or len(frame_ids) != 2:
-            raise CalibrationError("--pair", "--pair and --frame-ids take two comma-separated values")
-        pair = (_index(cameras, tokens[0]), _index(cameras, tokens[1]))
-        if pair[0] == pair[1]:
-            raise CalibrationError("--pair", "the two cameras of the pair must differ")
+        tokens = [str(i) for i in range(len(cameras))] if args.pair.strip() == "all" else args.pair.split(",")
+        frame_ids = tuple(args.frame_ids.split(",")) if args.frame_ids.strip(",") else ("",) * len(tokens)
+        if len(tokens) < 2 or len(frame_ids) != len(tokens):
+            raise CalibrationError("--pair", "--pair takes two or more comma-separated cameras (or 'all') and "
+                                             "--frame-ids as many frame ids")
+        pair = tuple(_index(cameras, token) for token in tokens)
+        if len(set(pair)) < len(pair):
+            raise CalibrationError("--pair", "the cameras of the pair must differ")
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "rig.yaml").write_text(rig_yaml(cameras))
         for cam in cameras:
@@ -123,8 +126,9 @@ def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         (args.out / "refiner_extrinsics.yaml").write_text(refiner_parameters_yaml(
             cameras, pair, args.reference_frame, frame_ids, source=", ".join(Path(f).name for f in args.files)))
         baseline = float(np.linalg.norm(cameras[pair[0]].center - cameras[pair[1]].center))
+        slots = ", ".join(f"cam{slot} = {cameras[index].name}" for slot, index in enumerate(pair))
         lines.append(f"wrote {args.out}/: rig.yaml, {len(cameras)} camera_info YAMLs, refiner_extrinsics.yaml "
-                     f"(cam0 = {cameras[pair[0]].name}, cam1 = {cameras[pair[1]].name}, baseline {baseline:.3f} m)")
+                     f"({slots}, baseline {baseline:.3f} m)")
     return lines, warnings
 
 

@@ -4,8 +4,9 @@ Counters are cumulative since start-up (so a monitor sees every problem that eve
 message say what is wrong now, most serious first:
 
 - ERROR while a camera has no usable camera_info (named, with the reason) or the extrinsics fail;
-- WARN while one camera's keypoints stopped (`camera_timeout`) and the other's still arrive: the silent camera is
-  named, with the frames received and the last stamp of each camera;
+- WARN while a camera's keypoints stopped (`camera_timeout`) and another's still arrive: the silent camera is
+  named, with the frames received and the last stamp of each camera (with three or more cameras the node goes on
+  with the others, `live_cameras`);
 - WARN for `hold_s` seconds after any problem, with that problem's message (so a burst of bad input is visible for
   longer than one report period);
 - OK otherwise.
@@ -29,19 +30,21 @@ class NodeDiagnostics:
     """Accumulates what the node did and renders it as a DiagnosticArray."""
 
     def __init__(self, hardware_id: str, timing_window: int = 300, name: str = STATUS_NAME, hold_s: float = 5.0,
-                 camera_timeout_s: float = 1.0) -> None:
+                 camera_timeout_s: float = 1.0, cameras: int = 2) -> None:
         self.hardware_id = hardware_id
         self.name = name  # the status name; a namespaced node's carries its namespace
         self.hold_s = float(hold_s)
         self.camera_timeout_s = float(camera_timeout_s)
-        self.last_stamp_ns: list[int | None] = [None, None]   # header stamp of each camera's latest keypoints
-        self._last_arrival: list[float | None] = [None, None]  # monotonic time of each camera's latest keypoints
-        self.camera_info_error: list[str | None] = ["no camera_info received yet"] * 2  # None = usable
+        self.cameras = int(cameras)
+        self.last_stamp_ns: list[int | None] = [None] * cameras   # header stamp of each camera's latest keypoints
+        self._last_arrival: list[float | None] = [None] * cameras  # monotonic time of each camera's latest keypoints
+        self.started_s = time.monotonic()                          # cameras that never sent count from here
+        self.camera_info_error: list[str | None] = ["no camera_info received yet"] * cameras  # None = usable
         self.extrinsics_error: str | None = None               # set while the last frame's extrinsics failed
         self._last_problem: tuple[float, str] | None = None    # (monotonic time, message)
         self.problems: Counter = Counter({p: 0 for p in Problem})
-        self.frames_in = [0, 0]
-        self.camera_info_in = [0, 0]
+        self.frames_in = [0] * cameras
+        self.camera_info_in = [0] * cameras
         self.pairs = 0
         self.frames_published = 0
         self.people = 0
@@ -89,15 +92,32 @@ class NodeDiagnostics:
         self.swap_repairs += int(swap_repairs)
         self.dropped_joints += int(dropped_joints)
 
+    def _recent(self, now_s: float) -> list[bool]:
+        return [t is not None and now_s - t <= self.camera_timeout_s for t in self._last_arrival]
+
+    def silent_cameras(self, now_s: float) -> list[int]:
+        """Cameras whose keypoints stopped (or never came) while another camera's still arrive."""
+        recent = self._recent(now_s)
+        return [c for c, r in enumerate(recent) if not r] if any(recent) else []
+
     def silent_camera(self, now_s: float) -> tuple[int, str] | None:
-        """(camera, description) of a camera whose keypoints stopped while the other camera's still arrive."""
-        recent = [t is not None and now_s - t <= self.camera_timeout_s for t in self._last_arrival]
-        if recent[0] == recent[1]:
+        """(first silent camera, description naming every silent one) or None (see `silent_cameras`)."""
+        quiet = self.silent_cameras(now_s)
+        if not quiet:
             return None
-        quiet = recent.index(False)
-        last = self._last_arrival[quiet]
-        since = "no keypoints received yet" if last is None else f"no keypoints for {now_s - last:.1f} s"
-        return quiet, f"cam{quiet} silent: {since} while cam{1 - quiet} publishes"
+        talking = ", ".join(f"cam{c}" for c in range(self.cameras) if c not in quiet)
+        parts = []
+        for camera in quiet:
+            last = self._last_arrival[camera]
+            since = "no keypoints received yet" if last is None else f"no keypoints for {now_s - last:.1f} s"
+            parts.append(f"cam{camera} silent: {since}")
+        return quiet[0], f"{'; '.join(parts)} while {talking} publish{'es' if ',' not in talking else ''}"
+
+    def live_cameras(self, now_s: float) -> set[int]:
+        """Cameras that sent keypoints within `camera_timeout` (a camera that never sent counts as live for
+        `camera_timeout` after start-up, so the first frames wait for it)."""
+        started = [self.started_s if t is None else t for t in self._last_arrival]
+        return {c for c, t in enumerate(started) if now_s - t <= self.camera_timeout_s}
 
     def _stamp_text(self, camera: int) -> str:
         stamp = self.last_stamp_ns[camera]
@@ -111,9 +131,10 @@ class NodeDiagnostics:
         if missing or self.extrinsics_error:
             level, message = DiagnosticStatus.ERROR, "; ".join(missing or [f"extrinsics: {self.extrinsics_error}"])
         elif silent is not None:
+            cams = range(self.cameras)
             level, message = DiagnosticStatus.WARN, (
-                f"{silent[1]} (frames in: cam0 {self.frames_in[0]}, cam1 {self.frames_in[1]}; last stamps: "
-                f"cam0 {self._stamp_text(0)}, cam1 {self._stamp_text(1)})")
+                f"{silent[1]} (frames in: {', '.join(f'cam{c} {self.frames_in[c]}' for c in cams)}; last stamps: "
+                f"{', '.join(f'cam{c} {self._stamp_text(c)}' for c in cams)})")
         elif self._last_problem is not None and now_s - self._last_problem[0] <= self.hold_s:
             level, message = DiagnosticStatus.WARN, (f"problem {now_s - self._last_problem[0]:.1f} s ago: "
                                                      f"{self._last_problem[1]}")
@@ -123,13 +144,13 @@ class NodeDiagnostics:
         else:
             level, message = DiagnosticStatus.OK, f"running, refinement {self.refinement_state}"
         times = np.asarray(self._times_ms)
+        cams = range(self.cameras)
         values = {
-            "frames_in_cam0": self.frames_in[0], "frames_in_cam1": self.frames_in[1],
-            "last_stamp_cam0": self._stamp_text(0), "last_stamp_cam1": self._stamp_text(1),
-            "silent_camera": "" if silent is None else f"cam{silent[0]}",
-            "camera_info_in_cam0": self.camera_info_in[0], "camera_info_in_cam1": self.camera_info_in[1],
-            "camera_info_cam0": self.camera_info_error[0] or "ok",
-            "camera_info_cam1": self.camera_info_error[1] or "ok",
+            **{f"frames_in_cam{c}": self.frames_in[c] for c in cams},
+            **{f"last_stamp_cam{c}": self._stamp_text(c) for c in cams},
+            "silent_camera": "" if silent is None else ",".join(f"cam{c}" for c in self.silent_cameras(now_s)),
+            **{f"camera_info_in_cam{c}": self.camera_info_in[c] for c in cams},
+            **{f"camera_info_cam{c}": self.camera_info_error[c] or "ok" for c in cams},
             "last_problem": "" if self._last_problem is None else self._last_problem[1],
             "synced_pairs": self.pairs,
             "frames_published": self.frames_published, "people": self.people,

@@ -7,7 +7,9 @@
   importable, the node refuses to start otherwise), so moving cameras or a `map` reference frame place each
   skeleton where the cameras were when the images were taken.
 
-Lens models are rebuilt only when a camera's camera_info content changes (latest message wins).
+Lens models are rebuilt only when a camera's camera_info content changes (latest message wins). With three or
+more cameras (`setup_rig`) a frame uses the cameras present in it that have a usable camera_info; the others are
+reported and left out while at least two remain.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo
 
 from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.frame_processor import CameraSetup
+from cvpose_ros.frame_processor import CameraSetup, RigSetup
 from cvpose_ros.ros.conversions import camera_model_from_info, stereo_translation_from_info
 from cvpose_ros.ros.params import RefinerParams
 from cvpose_ros.view_input import FrameError, Problem
@@ -43,15 +45,17 @@ class CalibrationCache:
     def __init__(self, params: RefinerParams, tf_buffer: Any | None = None) -> None:
         self.params = params
         self.rectified = params.extrinsics_source == "camera_info"
-        self._infos: list[CameraInfo | None] = [None, None]
-        self._keys: list[tuple | None] = [None, None]
-        self._models: list[CameraModel | FrameError | None] = [None, None]
+        count = len(params.reference_from_cams)
+        self._infos: list[CameraInfo | None] = [None] * count
+        self._keys: list[tuple | None] = [None] * count
+        self._models: list[CameraModel | FrameError | None] = [None] * count
         self._tf_buffer = tf_buffer
         if params.extrinsics_source == "tf" and tf_buffer is None:
             raise ExtrinsicsUnavailable("extrinsics_source=tf needs tf2_ros, which is not importable here; "
                                         "use extrinsics_source=parameters (or install tf2_ros)")
-        ref0, ref1 = params.reference_from_cams
-        self._param_cam1_from_cam0 = ref1.inverse().compose(ref0)
+        ref0 = params.reference_from_cams[0]
+        self._param_cam_from_cam0 = tuple(ref.inverse().compose(ref0) for ref in params.reference_from_cams)
+        self._param_cam1_from_cam0 = self._param_cam_from_cam0[1]
 
     def update(self, camera: int, msg: CameraInfo) -> FrameError | None:
         """Store camera `camera`'s latest camera_info; returns the error when it is unusable (also remembered)."""
@@ -90,6 +94,38 @@ class CalibrationCache:
         if np.linalg.norm(cam1_from_cam0.t) < 1e-6:
             raise FrameError(Problem.INVALID_CALIBRATION, "the two cameras coincide (zero baseline)")
         return CameraSetup(models[0], models[1], cam1_from_cam0, ref_from_cam0)
+
+    def setup_rig(self, frame_ids: tuple[str | None, ...], reference_frame: str, stamp_ns: int,
+                  timeout_s: float = 0.0) -> tuple[RigSetup, list[FrameError]]:
+        """Three or more cameras: lens models (None for a camera left out) and poses for the frame stamped
+        `stamp_ns`. `frame_ids[i]` None: camera i is not in the frame. A present camera without a usable camera_info
+        is left out and its error returned; FrameError when fewer than two cameras remain."""
+        models: list[CameraModel | None] = [None] * len(frame_ids)
+        errors: list[FrameError] = []
+        for camera, (frame_id, model) in enumerate(zip(frame_ids, self._models, strict=True)):
+            if frame_id is None:
+                continue
+            if model is None:
+                errors.append(FrameError(Problem.NO_CAMERA_INFO, f"no camera_info received yet for cam{camera}"))
+            elif isinstance(model, FrameError):
+                errors.append(FrameError(model.problem, f"cam{camera}: {model}"))
+            else:
+                models[camera] = model
+        if sum(m is not None for m in models) < 2:
+            if errors:
+                raise errors[0]
+            raise FrameError(Problem.NO_CAMERA_INFO, "fewer than two cameras with camera_info in the frame")
+        ref_from_cam0 = self.params.reference_from_cams[0]
+        if self.params.extrinsics_source == "parameters":
+            cam_from_cam0 = self._param_cam_from_cam0
+        else:  # tf: every camera in the frame at its stamp; camera 0 anchors the rig even when it is left out
+            frame0 = frame_ids[0] or self.params.frame_ids[0] or "cam0_optical_frame"
+            ref_from_cam0 = self._lookup(reference_frame, frame0, stamp_ns, timeout_s)
+            cam_from_cam0 = tuple(
+                RigidTransform.identity() if c == 0 or models[c] is None else
+                self._lookup(reference_frame, f, stamp_ns, timeout_s).inverse().compose(ref_from_cam0)
+                for c, f in enumerate(frame_ids))
+        return RigSetup(tuple(models), tuple(cam_from_cam0), ref_from_cam0), errors
 
     def _lookup(self, target: str, source: str, stamp_ns: int, timeout_s: float) -> RigidTransform:
         """reference_from_camera from tf2 at exactly `stamp_ns` (tf2 interpolates between its samples), waiting up

@@ -11,7 +11,9 @@ README.md and docs/refiner_node.md list the same entries, and a test keeps them 
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -29,6 +31,8 @@ from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
 
 EXTRINSICS_SOURCES = ("parameters", "camera_info", "tf")
+MAX_CAMERAS = 16
+CAMERA_FIELDS = ("frame_id", "translation", "rotation")  # camera i's parameters are cam<i>.<field>
 RESTART_NOTE = " Read-only: a change needs a restart."
 NAMESPACE_FIELD = "{ns}"  # in tf_prefix / diagnostics_name: the node's namespace without the leading '/', plus '/'
 
@@ -46,6 +50,10 @@ class ParamSpec(NamedTuple):
 P = ParamSpec
 # The refiner node's parameters. restart=True: used to build subscriptions, the refiner or the calibration.
 PARAMETERS: dict[str, ParamSpec] = {
+    "cameras": P(["cam0", "cam1"], "Namespaces of the cameras (2-16): camera i subscribes <cameras[i]>/keypoints and "
+                                   "<cameras[i]>/camera_info and is set by the parameters cam<i>.frame_id, "
+                                   "cam<i>.translation and cam<i>.rotation (declared for every camera listed); "
+                                   "camera 0 is the reference.", restart=True),
     "reference_frame": P("", "Frame of all outputs; empty = camera 0's optical frame.", restart=True),
     "extrinsics_source": P("parameters", "Where camera poses come from: parameters | camera_info | tf.",
                            restart=True),
@@ -137,6 +145,19 @@ PARAMETERS: dict[str, ParamSpec] = {
                              "silent (WARN, named) in /diagnostics.", (0.01, 3600.0), restart=True),
 }
 del P
+
+
+def camera_parameters(count: int) -> dict[str, ParamSpec]:
+    """The cam<i>.* parameters of cameras 2..count-1 (cam0 and cam1 are in PARAMETERS): cam1's, renumbered."""
+    out = {}
+    for index in range(2, max(2, min(int(count), MAX_CAMERAS))):
+        for field_name in CAMERA_FIELDS:
+            spec = PARAMETERS[f"cam1.{field_name}"]
+            text = spec.description.replace("Camera 1", f"Camera {index}").replace("from camera 0", "from the others")
+            out[f"cam{index}.{field_name}"] = spec._replace(description=text)
+    return out
+
+
 # An entry written as a plain (default, description) tuple is accepted as a live parameter without a range.
 PARAMETERS = {name: spec if isinstance(spec, ParamSpec) else ParamSpec(*spec) for name, spec in PARAMETERS.items()}
 
@@ -172,7 +193,10 @@ def coerce_types(values: Mapping[str, Any], specs: Mapping[str, ParamSpec] = PAR
             out[name] = float(value)
         elif kind is int and isinstance(value, int) and not isinstance(value, bool):
             out[name] = value
-        elif kind is list and isinstance(value, list | tuple) and all(
+        elif kind is list and default and isinstance(default[0], str) and isinstance(value, list | tuple) and all(
+                isinstance(v, str) for v in value):
+            out[name] = [str(v) for v in value]
+        elif kind is list and not (default and isinstance(default[0], str)) and isinstance(value, list | tuple) and all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             out[name] = [float(v) for v in value]
         elif kind in (bool, str) and isinstance(value, kind):
@@ -200,6 +224,8 @@ class LiveParameters(Generic[T]):
                  apply: Callable[[T, T], None] | None = None) -> None:
         self._node, self._specs, self._build, self._apply = node, dict(specs), build, apply
         for name, spec in self._specs.items():
+            if node.has_parameter(name):  # declared ahead (refiner_parameters reads `cameras` first)
+                continue
             try:
                 node.declare_parameter(name, spec.default, descriptor(name, spec))
             except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
@@ -231,8 +257,8 @@ class RefinerParams:
 
     reference_frame: str
     extrinsics_source: str
-    frame_ids: tuple[str, str]
-    reference_from_cams: tuple[RigidTransform, RigidTransform]
+    frame_ids: tuple[str, ...]                       # one per camera ("" = from the keypoints' header)
+    reference_from_cams: tuple[RigidTransform, ...]  # one per camera
     publish_camera_tf: bool
     tf_timeout: float
     device: str
@@ -265,6 +291,7 @@ class RefinerParams:
     bone_check: bool
     diagnostics_hold: float
     camera_timeout: float
+    cameras: tuple[str, ...] = ("cam0", "cam1")      # topic namespaces, camera 0 first
 
 
 def _pose(values: dict, cam: str) -> RigidTransform:
@@ -276,6 +303,23 @@ def _pose(values: dict, cam: str) -> RigidTransform:
         return RigidTransform.from_quaternion(q, t)
     except ValueError as exc:
         raise ParameterError(f"{cam}.rotation: {exc}") from exc
+
+
+_NAMESPACE = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _cameras(values: dict) -> tuple[str, ...]:
+    """The `cameras` list, checked: 2..MAX_CAMERAS distinct topic namespaces, and cam<i>.* given for each."""
+    cameras = tuple(values["cameras"])
+    _check(2 <= len(cameras) <= MAX_CAMERAS, f"cameras must list 2 to {MAX_CAMERAS} camera namespaces, got "
+                                             f"{len(cameras)}: {list(cameras)}")
+    for name in cameras:
+        _check(bool(_NAMESPACE.match(name)), f"cameras: {name!r} is not a topic namespace (letters, digits, _ and "
+                                             "/ separators, not starting with a digit)")
+    _check(len(set(cameras)) == len(cameras), f"cameras lists a namespace twice: {list(cameras)}")
+    missing = [f"cam{i}.{f}" for i in range(len(cameras)) for f in CAMERA_FIELDS if f"cam{i}.{f}" not in values]
+    _check(not missing, f"cameras cannot grow while the node runs (missing {', '.join(missing)})")
+    return cameras
 
 
 def _check(condition: bool, message: str) -> None:
@@ -299,16 +343,23 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     prefix = values["tf_prefix"].replace(NAMESPACE_FIELD, ns)
     rules = FrameIdRules(prefix, values["tf_root_format"], values["tf_joint_format"]) \
         if _formats_ok(values) else FrameIdRules(prefix)
-    for name in ("reference_frame", "cam0.frame_id", "cam1.frame_id"):
+    cameras = _cameras(values)
+    count = len(cameras)
+    _check(source != "camera_info" or count == 2, f"extrinsics_source=camera_info is a rectified stereo pair: it "
+                                                   f"needs exactly 2 cameras, got {count}")
+    frame_names = ["reference_frame"] + [f"cam{i}.frame_id" for i in range(count)]
+    for name in frame_names:
         problem = rules.problem(values[name]) if values[name] else None
         _check(problem is None, f"{name}: {problem}")
-    _check(not values["cam0.frame_id"] or values["cam0.frame_id"] != values["cam1.frame_id"],
-           f"cam0.frame_id and cam1.frame_id are both {values['cam0.frame_id']!r}: each camera needs its own frame")
-    poses = (_pose(values, "cam0"), _pose(values, "cam1"))
+    for i, j in itertools.combinations(range(count), 2):
+        a, b = values[f"cam{i}.frame_id"], values[f"cam{j}.frame_id"]
+        _check(not a or a != b, f"cam{i}.frame_id and cam{j}.frame_id are both {a!r}: each camera needs its own frame")
+    poses = tuple(_pose(values, f"cam{i}") for i in range(count))
     if source == "parameters":
-        baseline = np.linalg.norm(poses[1].t - poses[0].t)
-        _check(baseline > 1e-3, f"cam0 and cam1 are {baseline:.4f} m apart: set cam0/cam1.translation and "
-                                "rotation to the cameras' poses (extrinsics_source=parameters)")
+        for i, j in itertools.combinations(range(count), 2):
+            baseline = np.linalg.norm(poses[j].t - poses[i].t)
+            _check(baseline > 1e-3, f"cam{i} and cam{j} are {baseline:.4f} m apart: set cam{i}/cam{j}.translation "
+                                    "and rotation to the cameras' poses (extrinsics_source=parameters)")
     if not values["reference_frame"]:
         identity = np.allclose(poses[0].t, 0) and np.allclose(poses[0].R, np.eye(3))
         _check(identity, "reference_frame is empty (= camera 0's frame), so cam0.translation/rotation must be the "
@@ -340,7 +391,7 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
                           enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
-        frame_ids=(values["cam0.frame_id"], values["cam1.frame_id"]), reference_from_cams=poses,
+        frame_ids=tuple(values[f"cam{i}.frame_id"] for i in range(count)), reference_from_cams=poses,
         publish_camera_tf=bool(values["publish_camera_tf"]), tf_timeout=float(values["tf_timeout"]),
         device=device, runtime=runtime, cpu_threads=int(values["cpu_threads"]),
         checkpoint=values["checkpoint"], refine=bool(values["refine"]), layout=values["layout"], guard=guard,
@@ -356,6 +407,7 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         warn_throttle=float(values["warn_throttle"]), max_stamp_future=float(values["max_stamp_future"]),
         max_range=float(values["max_range"]), bone_check=bool(values["bone_check"]),
         diagnostics_hold=float(values["diagnostics_hold"]), camera_timeout=float(values["camera_timeout"]),
+        cameras=cameras,
     )
 
 
@@ -370,8 +422,18 @@ def _formats_ok(values: dict) -> bool:
 
 def refiner_parameters(node: Node, apply: Callable[[RefinerParams, RefinerParams], None] | None = None,
                        ) -> LiveParameters[RefinerParams]:
-    """Declare, read and validate the refiner node's parameters; later sets are validated and passed to `apply`."""
-    return LiveParameters(node, PARAMETERS, lambda values: validate(values, node.get_namespace()), apply)
+    """Declare, read and validate the refiner node's parameters; later sets are validated and passed to `apply`.
+
+    `cameras` is declared first: its length decides which cam<i>.* parameters exist (cam2.* and up)."""
+    spec = PARAMETERS["cameras"]
+    try:
+        node.declare_parameter("cameras", spec.default, descriptor("cameras", spec))
+    except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+        raise ParameterError(f"parameter cameras: {exc.args[0]}") from exc
+    value = node.get_parameter("cameras").value
+    count = len(value) if isinstance(value, list | tuple) else 2
+    specs = {**PARAMETERS, **camera_parameters(count)}
+    return LiveParameters(node, specs, lambda values: validate(values, node.get_namespace()), apply)
 
 
 

@@ -1,4 +1,5 @@
-"""`refiner_node`: two cameras' 2D keypoints in; refined 3D skeletons, markers, TF and diagnostics out.
+"""`refiner_node`: two (or more, `cameras`) cameras' 2D keypoints in; refined 3D skeletons, markers, TF and
+diagnostics out.
 
 A thin ROS layer: it converts messages, holds parameters and publishes. Pairing is `cvpose_ros.sync`, the per-frame
 work is `cvpose_ros.frame_processor.SkeletonPipeline`. Whatever arrives, the node keeps running: a frame it cannot
@@ -78,7 +79,7 @@ class RefinerCore:
         self.pipeline.tracker.timeout_s = new.track_timeout
         if (new.sync_slop, new.queue_size) != (old.sync_slop, old.queue_size):
             self.sync = ApproximateTimeSync(new.sync_slop, new.queue_size,  # queued messages are dropped once
-                                            max_future_s=new.max_stamp_future)
+                                            max_future_s=new.max_stamp_future, cameras=len(new.cameras))
         self.diag.name = new.diagnostics_name
         self._update_output_publishers()
 
@@ -87,7 +88,8 @@ class RefinerCore:
         """Parameters -> refiner, calibration, synchroniser and publishers (raises StartupError)."""
         p = self.params
         self.diag = NodeDiagnostics(hardware_id=self.get_fully_qualified_name(), name=p.diagnostics_name,
-                                    hold_s=p.diagnostics_hold, camera_timeout_s=p.camera_timeout)
+                                    hold_s=p.diagnostics_hold, camera_timeout_s=p.camera_timeout,
+                                    cameras=len(p.cameras))
         self.pipeline = SkeletonPipeline(self._create_refiner(), p.layout, p.min_confidence, p.min_valid_joints,
                                          p.association_gate, p.track_max_distance, p.track_timeout, p.guard,
                                          p.max_people, plausibility=PlausibilityCheck(p.max_range, p.bone_check))
@@ -97,10 +99,12 @@ class RefinerCore:
             self.calibration = CalibrationCache(p, self._create_tf_buffer())
         except ExtrinsicsUnavailable as exc:
             raise StartupError(str(exc)) from exc
-        self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size, max_future_s=p.max_stamp_future)
+        self.sync = ApproximateTimeSync(p.sync_slop, p.queue_size, max_future_s=p.max_stamp_future,
+                                        cameras=len(p.cameras))
+        self._known_frames: list[str | None] = [None] * len(p.cameras)  # each camera's latest frame id
         self._camera_offset_ns: int | None = None  # last measured stamp offset between unpaired camera messages
         self._last_warning: dict[Problem, float] = {}
-        self._camera_frames: tuple[str, str] | None = None   # the frames the latest frame used
+        self._camera_frames: tuple[str, ...] | None = None   # every camera's frame, once all are known
         self.pub_skeletons = self.create_publisher(Skeleton3DArray, "skeletons", OUTPUT_QOS)
         self.pub_coarse = self.pub_markers = self.pub_tf = None
         self._update_output_publishers()
@@ -126,21 +130,23 @@ class RefinerCore:
         # cameras, the middleware overwrites old frames instead of queueing them, so latency stays bounded.
         input_qos = QoSProfile(depth=p.input_depth, reliability=ReliabilityPolicy.BEST_EFFORT,
                                durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
-        for cam in (0, 1):
+        for cam, namespace in enumerate(p.cameras):
             self._subscriptions_in.append(self.create_subscription(
-                Keypoints2D, f"cam{cam}/keypoints", lambda msg, c=cam: self._on_keypoints(c, msg), input_qos))
+                Keypoints2D, f"{namespace}/keypoints", lambda msg, c=cam: self._on_keypoints(c, msg), input_qos))
             self._subscriptions_in.append(self.create_subscription(
-                CameraInfo, f"cam{cam}/camera_info", lambda msg, c=cam: self._on_camera_info(c, msg), input_qos))
+                CameraInfo, f"{namespace}/camera_info", lambda msg, c=cam: self._on_camera_info(c, msg), input_qos))
+        self.diag.started_s = time.monotonic()
         self._timers.append(self.create_timer(p.diagnostics_period, self._on_diagnostics_timer))
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(seconds=-1.0), on_clock_change=True),
             post_callback=self._on_time_jump)
         self._camera_tf_after = time.monotonic() + CAMERA_TF_DELAY_S
-        if self.pub_tf_static is not None and p.frame_ids[0] and p.frame_ids[1]:
+        if self.pub_tf_static is not None and all(p.frame_ids):
             self._camera_frames = p.frame_ids
             self._timers.append(self.create_timer(CAMERA_TF_DELAY_S, self._camera_tf_check))
         self.get_logger().info(f"refiner_node ready: refinement {self.diag.refinement_state}; extrinsics from "
-                               f"{p.extrinsics_source}; outputs in {p.reference_frame or 'camera 0 optical frame'}")
+                               f"{p.extrinsics_source}; outputs in {p.reference_frame or 'camera 0 optical frame'}"
+                               + ("" if len(p.cameras) == 2 else f"; {len(p.cameras)} cameras: {', '.join(p.cameras)}"))
 
     def _deactivate(self) -> None:
         """Stop the inputs and timers; queued messages and tracks are forgotten."""
@@ -253,6 +259,11 @@ class RefinerCore:
                 self._problem(Problem.STALE_STAMP, f"cam{camera} keypoints are {age_ns / NS_PER_S:.3f} s old "
                                                    f"(max_stamp_age {self.params.max_stamp_age} s): skipped")
                 return
+            if self.sync.cameras > 2:  # three or more cameras: frames go on without a silent one
+                live = self.diag.live_cameras(time.monotonic())
+                required = live if len(live) >= 2 else set(range(self.sync.cameras))
+                if required != self.sync.required:
+                    self.sync.set_required(required)
             pair, events = self.sync.push(camera, stamp_ns, keypoints_from_msg(msg), now_ns)
             if self.sync.nearest_miss_ns is not None:
                 self._camera_offset_ns = self.sync.nearest_miss_ns
@@ -294,18 +305,22 @@ class RefinerCore:
         self.pub_diagnostics.publish(self.diag.to_msg(self.get_clock().now().nanoseconds))
 
     # ------------------------------------------------------------------------------------------------ processing
-    def _frame_ids(self, pair: SyncedPair) -> tuple[str, str]:
-        """Both cameras' frames (parameter, else the message header, else cam<c>_optical_frame); FrameError
-        (invalid_frame_id) when one is not a usable TF frame name or both are the same."""
-        views = (pair.cam0.payload, pair.cam1.payload)
-        ids = tuple(self.params.frame_ids[c] or views[c].frame_id.lstrip("/") or f"cam{c}_optical_frame"
-                    for c in (0, 1))
+    def _frame_ids(self, pair: SyncedPair) -> tuple[str | None, ...]:
+        """Every camera's frame (parameter, else the message header, else cam<c>_optical_frame; None for a camera
+        not in the frame); FrameError (invalid_frame_id) when one is not a usable TF frame name or two are the same."""
+        ids = tuple(None if item is None else
+                    self.params.frame_ids[c] or item.payload.frame_id.lstrip("/") or f"cam{c}_optical_frame"
+                    for c, item in enumerate(pair.items))
         for c, frame_id in enumerate(ids):
-            problem = self.frame_rules.problem(frame_id)
+            problem = None if frame_id is None else self.frame_rules.problem(frame_id)
             if problem is not None:
                 raise FrameError(Problem.INVALID_FRAME_ID, f"cam{c} {problem}")
-        if ids[0] == ids[1]:
-            raise FrameError(Problem.INVALID_FRAME_ID, f"both cameras are in frame {ids[0]!r}")
+        present = [f for f in ids if f is not None]
+        if len(set(present)) < len(present):
+            if len(ids) == 2:
+                raise FrameError(Problem.INVALID_FRAME_ID, f"both cameras are in frame {ids[0]!r}")
+            twice = next(f for f in present if present.count(f) > 1)
+            raise FrameError(Problem.INVALID_FRAME_ID, f"two cameras are in frame {twice!r}")
         return ids
 
     def _process(self, pair: SyncedPair) -> None:
@@ -313,25 +328,35 @@ class RefinerCore:
         self.diag.pairs += 1
         try:
             frame_ids = self._frame_ids(pair)
-            reference = self.params.reference_frame or frame_ids[0]
+            reference = self.params.reference_frame or frame_ids[0] or self._known_frames[0] or "cam0_optical_frame"
             try:
-                cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns,
-                                                 timeout_s=self.params.tf_timeout)
+                if len(frame_ids) == 2:
+                    cameras = self.calibration.setup(frame_ids, reference, pair.stamp_ns,
+                                                     timeout_s=self.params.tf_timeout)
+                else:
+                    cameras, left_out = self.calibration.setup_rig(frame_ids, reference, pair.stamp_ns,
+                                                                   timeout_s=self.params.tf_timeout)
+                    for err in left_out:
+                        self._problem(err.problem, f"frame {pair.stamp_ns / NS_PER_S:.6f}: left out {err}")
             except FrameError as err:
                 calibrated = all(e is None for e in self.diag.camera_info_error)
                 extrinsics = err.problem in (Problem.NO_TRANSFORM, Problem.INVALID_CALIBRATION)
                 self.diag.extrinsics_error = str(err) if calibrated and extrinsics else None
                 raise
             self.diag.extrinsics_error = None
-            result = self.pipeline.process(cameras, pair.cam0.payload, pair.cam1.payload)
+            if len(frame_ids) == 2:
+                result = self.pipeline.process(cameras, pair.cam0.payload, pair.cam1.payload)
+            else:
+                result = self.pipeline.process_views(cameras, [None if i is None else i.payload for i in pair.items])
         except FrameError as err:
             self._problem(err.problem, f"frame {pair.stamp_ns / NS_PER_S:.6f} skipped: {err}")
             return
         for problem, count in result.problems.items():
             hint = _HINTS.get(problem, "").format(p=self.params)
             self._problem(problem, f"frame {pair.stamp_ns / NS_PER_S:.6f}: {count} x {problem.value}{hint}", count)
-        if frame_ids != self._camera_frames:
-            self._camera_frames = frame_ids
+        self._known_frames = [f if f is not None else k for f, k in zip(frame_ids, self._known_frames, strict=True)]
+        if None not in self._known_frames and tuple(self._known_frames) != self._camera_frames:
+            self._camera_frames = tuple(self._known_frames)
             self._camera_tf_check()
         self._publish(result, reference)
         self.diag.frame_done(len(result.refined.track_ids), (time.perf_counter() - start) * 1e3)
@@ -396,7 +421,8 @@ class RefinerCore:
 
 
 class RefinerNode(RefinerCore, Node):
-    """Subscribes cam{0,1}/keypoints and cam{0,1}/camera_info; publishes skeletons, markers, /tf, /diagnostics."""
+    """Subscribes <camera>/keypoints and <camera>/camera_info of each of `cameras` (cam0, cam1); publishes
+    skeletons, markers, /tf, /diagnostics."""
 
     def __init__(self, node_name: str = "refiner_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
