@@ -1,4 +1,4 @@
-"""Shared harness of the refiner node tests: the node under test plus a 'rig' node that plays two cameras.
+"""Shared harness of the refiner node tests: the node under test plus a 'rig' node that plays two (or more) cameras.
 
 Both live in a private rclpy Context (domain from ROS_DOMAIN_ID) and are driven by spin_once loops with deadlines.
 """
@@ -35,8 +35,14 @@ def rig_parameters(rig: Rig, **extra) -> list[Parameter]:
     node clock: `max_stamp_future` is raised for them (tests of the future-stamp check set their own).
     """
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
+    more = {}
+    if len(rig.cameras) > 2:  # every camera's pose in camera 0's frame, and the cameras list
+        more["cameras"] = [f"cam{c}" for c in range(len(rig.cameras))]
+        for c in range(2, len(rig.cameras)):
+            pose = rig.cameras[0].cam_from_world.compose(rig.cameras[c].cam_from_world.inverse())
+            more[f"cam{c}.translation"], more[f"cam{c}.rotation"] = pose.t.tolist(), pose.quaternion().tolist()
     values = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
-              "diagnostics_period": 0.2, "warn_throttle": 0.0, "max_stamp_future": 60.0,
+              **more, "diagnostics_period": 0.2, "warn_throttle": 0.0, "max_stamp_future": 60.0,
               "max_stamp_age": 5.0,  # a loaded CI machine can take over a second to deliver a frame
               **extra}
     return [Parameter(k, value=v) for k, v in values.items()]
@@ -54,9 +60,11 @@ def camera_info_msg(rig: Rig, cam: int, stamp_ns: int = 0) -> CameraInfo:
 class Harness:
     """The node under test and a rig node publishing its inputs and recording all its outputs."""
 
-    def __init__(self, parameters: list[Parameter], namespace: str = "", node_class=RefinerNode) -> None:
+    def __init__(self, parameters: list[Parameter], namespace: str = "", node_class=RefinerNode,
+                 cameras: int = 2) -> None:
         """`namespace` isolates the node's relative topics from other harnesses alive in the same domain;
-        `node_class`: RefinerNode or the managed variant (which starts unconfigured, without outputs)."""
+        `node_class`: RefinerNode or the managed variant (which starts unconfigured, without outputs); `cameras`:
+        how many cameras the rig node plays (cam0, cam1, ...)."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
@@ -65,8 +73,10 @@ class Harness:
             rclpy.shutdown(context=self.context)
             raise
         self.rig = rclpy.create_node("fake_rig", context=self.context, namespace=namespace)
-        self.pub_kp = [self.rig.create_publisher(Keypoints2D, f"cam{c}/keypoints", RELIABLE) for c in (0, 1)]
-        self.pub_info = [self.rig.create_publisher(CameraInfo, f"cam{c}/camera_info", RELIABLE) for c in (0, 1)]
+        self.cameras = cameras
+        self.pub_kp = [self.rig.create_publisher(Keypoints2D, f"cam{c}/keypoints", RELIABLE) for c in range(cameras)]
+        self.pub_info = [self.rig.create_publisher(CameraInfo, f"cam{c}/camera_info", RELIABLE)
+                         for c in range(cameras)]
         self.received: dict[str, list] = defaultdict(list)
         self.last_stamp = 0  # latest keypoint stamp a test sent (stamps must increase for the synchroniser)
         for topic, kind, qos in (("skeletons", Skeleton3DArray, RELIABLE), ("skeletons_coarse", Skeleton3DArray,
@@ -119,25 +129,27 @@ class Harness:
         while time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.01)
 
-    def send_camera_info(self, rig: Rig, infos: tuple[CameraInfo, CameraInfo] | None = None) -> None:
-        infos = infos or (camera_info_msg(rig, 0), camera_info_msg(rig, 1))
+    def send_camera_info(self, rig: Rig, infos: tuple[CameraInfo, ...] | None = None) -> None:
+        infos = infos or tuple(camera_info_msg(rig, c) for c in range(self.cameras))
         for pub, msg in zip(self.pub_info, infos, strict=True):
             pub.publish(msg)
         self.spin_for(0.05)
 
-    def send_keypoints(self, msgs: tuple[Keypoints2D, Keypoints2D]) -> None:
+    def send_keypoints(self, msgs: tuple[Keypoints2D, ...]) -> None:
         for pub, msg in zip(self.pub_kp, msgs, strict=True):
             pub.publish(msg)
 
     def skeletons_at(self, stamp_ns: int, topic: str = "skeletons") -> Skeleton3DArray | None:
         return next((m for m in self.received[topic] if stamp_to_ns(m.header.stamp) == stamp_ns), None)
 
-    def frame(self, stamp_ns: int, kp: tuple[np.ndarray, np.ndarray], conf: tuple[np.ndarray, np.ndarray],
+    def frame(self, stamp_ns: int, kp: tuple[np.ndarray, ...], conf: tuple[np.ndarray, ...],
               frame_ids=("cam0_optical_frame", "cam1_optical_frame"), track_ids=(None, None),
               layout: str = "h36m17", timeout_s: float = 3.0) -> Skeleton3DArray:
-        """Publish one keypoint pair and wait for the refined skeletons with the same stamp."""
+        """Publish one keypoint message per camera and wait for the refined skeletons with the same stamp."""
+        if len(kp) > len(frame_ids):  # more cameras: their default frames
+            frame_ids, track_ids = tuple(f"cam{c}_optical_frame" for c in range(len(kp))), (None,) * len(kp)
         self.send_keypoints(tuple(keypoints_to_msg(stamp_ns, frame_ids[c], kp[c], conf[c], track_ids[c], layout)
-                                  for c in (0, 1)))
+                                  for c in range(len(kp))))
         topics = ("skeletons", "skeletons_coarse") if self.node.pub_coarse is not None else ("skeletons",)
         self.spin_until(lambda: all(self.skeletons_at(stamp_ns, t) is not None for t in topics), timeout_s,
                         f"skeletons at {stamp_ns}")
