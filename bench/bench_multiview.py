@@ -1,12 +1,16 @@
 """More cameras than two: N-view triangulation against the best camera pair, in accuracy and in time.
 
 Run: ``python bench/bench_multiview.py [--people 3] [--seconds 6] [--noise detector] [--json out.json]
-[--calibration Calib.qca.txt --keypoints detections.npz]``.
+[--pipeline-seconds 3] [--calibration Calib.qca.txt --keypoints detections.npz]``.
 
 Synthetic: four cameras in the corners of the demo room, procedural people, one detector error stream per camera.
 Every pair, every triple and all four cameras triangulate the same frames (`cvpose_ros.multiview`); MPJPE against
 the truth is printed as a ratio to the best pair (chosen in hindsight, so the ratio is conservative), and the time
 per frame as a ratio to one pair, measured in the same run.
+Pipeline: the refiner node's own per-frame work (`SkeletonPipeline`: validation, association, triangulation, CV-UGCN
+on the packaged weights with one CPU thread, guard, ids) with the first 2, 3 and 4 of the corner cameras, on the
+same frames: MPJPE of the refined output and CPU time per frame as a ratio to two cameras (two cameras run the
+two-view path, three and four `process_views`).
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
 format); with no truth, each camera in turn is held out and the others' triangulations are scored by their
 reprojection error in it (a view they did not use).
@@ -27,18 +31,14 @@ import numpy as np
 from cvpose_ros import synthetic
 from cvpose_ros.calibration import CalibratedCamera, read_calibration
 from cvpose_ros.multiview import align, estimate_lags, residuals, triangulate_views
+from cvpose_ros.view_input import PersonInput, ViewInput
 
 ROOM = synthetic.ROOM_SIZE_M
 
 
 def corner_rig() -> list[CalibratedCamera]:
     """Four 1280x720 cameras near the ceiling corners, aimed at the middle of the room."""
-    aim = np.array([ROOM[0] / 2, ROOM[1] / 2, 0.8])
-    corners = [(0.1, 0.1), (ROOM[0] - 0.1, 0.1), (ROOM[0] - 0.1, ROOM[1] - 0.1), (0.1, ROOM[1] - 0.1)]
-    dist = np.array([-0.12, 0.04, 0.0005, -0.0004, 0.0])
-    cams = [synthetic._camera(f"cam{i}", [x, y, 2.8], aim, 800.0 + 10 * i, (1280, 720), dist)
-            for i, (x, y) in enumerate(corners)]
-    return [CalibratedCamera(c.name, c.model, c.cam_from_world) for c in cams]
+    return [CalibratedCamera(c.name, c.model, c.cam_from_world) for c in synthetic.corner_rig(4, ROOM).cameras]
 
 
 def mpjpe_mm(points: np.ndarray, truth: np.ndarray) -> float:
@@ -76,6 +76,48 @@ def synthetic_run(people: int, seconds: float, noise: str, seed: int) -> dict:
     return results
 
 
+def _view_input(views: synthetic.ViewKeypoints, t: int) -> ViewInput:
+    people = [PersonInput(-1, views.keypoints[t, p, :, 0], views.keypoints[t, p, :, 1], views.confidence[t, p])
+              for p in range(views.keypoints.shape[1]) if views.visible[t, p]]
+    return ViewInput(1_000 + t, "", "h36m17", people)
+
+
+def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: bool) -> dict:
+    """MPJPE (mm) and CPU ms per frame of `SkeletonPipeline` with 2, 3 and 4 corner cameras on the same frames."""
+    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.refiner import LayoutRefiners
+
+    scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
+    rig = synthetic.corner_rig(4, ROOM)
+    views = synthetic.project_scene(scene, rig, noise, seed)
+    c0 = rig.cameras[0].cam_from_world
+    truth = c0.apply(scene.joints)
+    refiner = LayoutRefiners([], "cpu", num_threads=1) if refine else None
+    out = {}
+    pair = CameraSetup(rig.cameras[0].model, rig.cameras[1].model, rig.cam1_from_cam0)
+    for count in (2, 3, 4):
+        pipe = SkeletonPipeline(refiner)
+        cams = rig.cameras[:count]
+        setup = RigSetup(tuple(c.model for c in cams), tuple(c.cam_from_world.compose(c0.inverse()) for c in cams))
+
+        def step(t: int, p: SkeletonPipeline = pipe, s: RigSetup = setup, n: int = count):
+            if n == 2:  # the two-camera path, as the node runs it
+                return p.process(pair, _view_input(views[0], t), _view_input(views[1], t))
+            return p.process_views(s, [_view_input(v, t) for v in views[:n]])
+
+        errors, cpu = [], 0.0
+        for t in range(scene.num_frames):
+            start = time.process_time()
+            joints = step(t).refined.joints
+            cpu += time.process_time() - start
+            if len(joints):
+                dist = np.nanmean(np.linalg.norm(joints[:, None] - truth[t][None], axis=-1), axis=-1)
+                errors += list(dist.min(axis=1))
+        out[f"{count} cameras"] = {"views": count, "mpjpe_mm": float(np.mean(errors) * 1e3),
+                                   "ms_per_frame": cpu / scene.num_frames * 1e3, "person_frames": len(errors)}
+    return out
+
+
 def real_run(calibration: Path, keypoints: Path) -> dict:
     cameras = read_calibration([calibration])
     data = np.load(keypoints)
@@ -104,6 +146,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--noise", default="detector")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pipeline-seconds", type=float, default=3.0, help="scene length of the pipeline rows; 0 = skip")
     p.add_argument("--calibration", type=Path)
     p.add_argument("--keypoints", type=Path)
     p.add_argument("--json", type=Path)
@@ -120,6 +163,17 @@ def main() -> None:
     for key, row in rows.items():
         print(f"{key:<14} {row['mpjpe_mm']:9.1f} {row['mpjpe_mm'] / pairs[best_pair]['mpjpe_mm']:12.2f} "
               f"{row['seconds'] / base_time:12.2f}")
+    if args.pipeline_seconds > 0:
+        print(f"pipeline (SkeletonPipeline, CPU time per frame; {args.people} people, {args.pipeline_seconds:g} s):")
+        print(f"{'cameras':<12} {'path':<14} {'MPJPE mm':>9} {'ms/frame':>9} {'time / 2 cams':>14} {'/ cams/2':>9}")
+        for refine in (False, True):
+            rows = pipeline_run(args.people, args.pipeline_seconds, args.noise, args.seed, refine)
+            report["pipeline_refined" if refine else "pipeline_triangulation"] = rows
+            two = rows["2 cameras"]["ms_per_frame"]
+            for key, row in rows.items():
+                ratio = row["ms_per_frame"] / two
+                print(f"{key:<12} {'refined' if refine else 'triangulation':<14} {row['mpjpe_mm']:9.1f} "
+                      f"{row['ms_per_frame']:9.2f} {ratio:14.2f} {ratio / (row['views'] / 2):9.2f}")
     if args.calibration and args.keypoints:
         report["real"] = real_run(args.calibration, args.keypoints)
         print("real: median reprojection error (px) in the held-out camera")

@@ -40,11 +40,33 @@ def _rays(cameras: Sequence[CalibratedCamera], pix: np.ndarray) -> np.ndarray:
 
 
 def _dlt(cameras: Sequence[CalibratedCamera], rays: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """DLT of rays (V, ..., J, 2) with weights (..., V, ..., J): extra leading weight axes solve several view
-    subsets in one batched SVD."""
+    """DLT of rays (V, ..., J, 2) with weights (V, ..., J)."""
     proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])  # (V, 3, 4)
-    extra = conf.ndim - rays.ndim + 1
-    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, extra, -2))
+    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2))
+
+
+def _leave_one_out(cameras: Sequence[CalibratedCamera], rays: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """(V, ..., J, 3): each joint triangulated without each view in turn, from the DLT's own weighted, row-normalised
+    equations (as `triangulate_dlt` builds them) but solved as linear least squares with w = 1: the 4x4 normal
+    matrix of all views minus the left-out view's, a 3x3 solve in closed form. No per-subset SVD, so the cost stays
+    linear in views; it only decides which view to drop (the points returned come from the DLT)."""
+    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])       # (V, 3, 4)
+    proj = proj.reshape(proj.shape[:1] + (1,) * (rays.ndim - 2) + proj.shape[1:])     # (V, 1.., 1, 3, 4)
+    observed = np.isfinite(rays).all(axis=-1) & (conf > 0)
+    xy = np.where(observed[..., None], rays, 0.0)
+    rows = np.stack([xy[..., 0:1] * proj[..., 2, :] - proj[..., 0, :],
+                     xy[..., 1:2] * proj[..., 2, :] - proj[..., 1, :]], axis=-2)         # (V, ..., J, 2, 4)
+    norms = np.linalg.norm(rows[..., :3], axis=-1, keepdims=True)
+    rows = rows * (np.where(observed, conf, 0.0)[..., None, None] / np.where(norms > 0, norms, 1.0))
+    normal = np.einsum("...ri,...rj->...ij", rows, rows)                                # (V, ..., J, 4, 4)
+    loo = normal.sum(axis=0)[None] - normal
+    c0, c1, c2, b = loo[..., :3, 0], loo[..., :3, 1], loo[..., :3, 2], -loo[..., :3, 3]
+    c12, c20, c01 = np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)
+    det = (c0 * c12).sum(axis=-1, keepdims=True)
+    enough = (observed.sum(axis=0)[None] - observed) >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points = np.stack([(b * c12).sum(-1), (b * c20).sum(-1), (b * c01).sum(-1)], axis=-1) / det
+    return np.where(enough[..., None] & (np.abs(det) > 1e-12), points, np.nan)
 
 
 def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
@@ -52,9 +74,9 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint.
 
     With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn (all
-    leave-one-out solves in one batch); the view that disagrees most with the others' point is left out of that
-    joint when its residual there exceeds max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other views' median
-    residual). One view per joint at most.
+    leave-one-out solves in one batch, `_leave_one_out`); the view that disagrees most with the others' point is
+    left out of that joint when its residual there exceeds max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other
+    views' median residual). One view per joint at most.
     """
     pix, conf = _masked(pixels, confidence, min_confidence)
     if len(cameras) != pix.shape[0]:
@@ -66,10 +88,9 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     views = len(cameras)
     seen = conf > 0
     view_axis = np.arange(views).reshape((-1,) + (1,) * (conf.ndim - 1))
-    others = np.where(np.eye(views, dtype=bool).reshape((views, views) + (1,) * (conf.ndim - 1)), 0.0, conf[None])
-    without = _dlt(cameras, rays, others)                                            # (V left out, ..., J, 3)
-    error = np.linalg.norm(pix[None] - np.stack([project_views(cameras, w) for w in without]), axis=-1)
-    # error[k, v]: residual in view v of the point triangulated without view k
+    without = _leave_one_out(cameras, rays, conf)                                    # (V left out, ..., J, 3)
+    # error[k, v]: residual in view v of the point triangulated without view k (one projection call per camera)
+    error = np.swapaxes(np.linalg.norm(pix[:, None] - project_views(cameras, without), axis=-1), 0, 1)
     others_seen = seen[None] & (view_axis[None] != view_axis[:, None])               # (V, V, ..., J)
     with warnings.catch_warnings():  # joints no other view sees: NaN level, never dropped
         warnings.simplefilter("ignore", RuntimeWarning)
