@@ -55,3 +55,23 @@ def test_warn_is_held_for_the_window_with_the_last_message():
         assert level == DiagnosticStatus.WARN and "[invalid_frame_id]" in message
     assert values["problem_unknown_layout"] == "1" and "[invalid_frame_id]" in values["last_problem"]
     assert status(diag, 16.1)[0] == DiagnosticStatus.OK
+
+
+def test_three_cameras_name_every_silent_one_and_the_live_ones():
+    diag = NodeDiagnostics("test", camera_timeout_s=1.0, cameras=3)
+    diag.camera_info_error = [None] * 3
+    diag.started_s = 100.0
+    assert diag.live_cameras(100.5) == {0, 1, 2}  # nobody sent yet: all wait for camera_timeout
+    for k in range(5):
+        diag.keypoints_in(0, 1_000_000_000 + k, now_s=101.0 + 0.1 * k)
+        diag.keypoints_in(1, 1_000_000_000 + k, now_s=101.0 + 0.1 * k)
+    assert diag.live_cameras(101.5) == {0, 1}  # camera 2 never sent, over a second after start-up
+    level, message, values = status(diag, 101.5)
+    assert level == DiagnosticStatus.WARN
+    assert "cam2 silent: no keypoints received yet while cam0, cam1 publish" in message
+    assert "frames in: cam0 5, cam1 5, cam2 0" in message
+    assert values["silent_camera"] == "cam2" and values["frames_in_cam2"] == "0"
+    diag.keypoints_in(2, 2_000_000_000, now_s=101.6)
+    assert status(diag, 101.7)[0] == DiagnosticStatus.OK and diag.live_cameras(101.7) == {0, 1, 2}
+    level, message, values = status(diag, 102.55)  # cameras 0 and 1 stopped at 101.4, camera 2 sent at 101.6
+    assert values["silent_camera"] == "cam0,cam1" and "cam0 silent" in message and "cam1 silent" in message

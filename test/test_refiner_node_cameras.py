@@ -7,6 +7,7 @@ this process, on the same frames); a camera that sends NaN keypoints or goes sil
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,29 @@ def test_custom_namespaces_name_the_topics():
         topics = {s.topic_name for s in node.subscriptions}
         assert {"/ns_topics/top/keypoints", "/ns_topics/left/camera_info"} <= topics
         assert node.has_parameter("cam2.translation") and not node.has_parameter("cam3.translation")
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_cvpose_calib_writes_every_camera_and_the_node_loads_them(tmp_path):
+    """`cvpose-calib --pair all` on a three-camera calibration -> the node starts with three cameras and their poses."""
+    from test_calibration_formats import truth, write_toml
+
+    from cvpose_ros.calibration.cli import main as calib_main
+
+    out = tmp_path / "calib"
+    assert calib_main([str(write_toml(tmp_path / "Calib.toml")), "--pair", "all", "--out", str(out)]) == 0
+    config = Path(__file__).resolve().parents[1] / "config" / "refiner.yaml"
+    context = rclpy.Context()
+    rclpy.init(context=context, args=["--ros-args", "--params-file", str(config), "--params-file",
+                                      str(out / "refiner_extrinsics.yaml")])
+    try:
+        node = RefinerNode(context=context, parameter_overrides=[Parameter("refine", value=False)])
+        assert node.params.cameras == ("cam0", "cam1", "cam2")
+        cam2_from_cam0 = node.params.reference_from_cams[2].inverse().compose(node.params.reference_from_cams[0])
+        expected = truth()[2][2].compose(truth()[0][2].inverse())
+        np.testing.assert_allclose(cam2_from_cam0.matrix(), expected.matrix(), atol=1e-8)
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
