@@ -189,6 +189,9 @@ class SkeletonPipeline:
             raise ValueError(f"{len(views)} views for a rig of {len(rig.models)} cameras")
         stamp_ns = next((v.stamp_ns for v in views if v is not None), 0)  # the first camera's in the frame
         usable = [c for c, (v, m) in enumerate(zip(views, rig.models, strict=True)) if v is not None and m is not None]
+        if len(usable) < 2:
+            raise FrameError(Problem.NO_CAMERA_INFO if sum(v is not None for v in views) >= 2 else Problem.NO_PEOPLE,
+                             f"fewer than two cameras in the frame with keypoints and calibration (cameras {usable})")
         if len(usable) < len(views):
             rig, views = rig.subset(usable), [views[c] for c in usable]
         problems: Counter = Counter()

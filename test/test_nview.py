@@ -233,3 +233,34 @@ def test_ids_stay_stable_and_outputs_land_in_the_reference_frame(scene):
 def test_rig_setup_checks_its_sizes():
     with pytest.raises(ValueError, match="one pose each"):
         RigSetup((None, None, None), (RigidTransform.identity(),) * 2)
+
+
+def test_random_garbage_in_any_view_only_raises_frame_errors():
+    """A small fuzz of process_views: NaN/inf, wrong sizes, huge values, empty views, people in one view only."""
+    rig = synthetic.corner_rig(4)
+    setup = rig_setup(rig)
+    pipe = SkeletonPipeline(None)
+    rng = np.random.default_rng(7)
+    published = 0
+    for k in range(150):
+        views = []
+        for _ in range(4):
+            if rng.random() < 0.15:
+                views.append(None)
+                continue
+            people = []
+            for _ in range(rng.integers(0, 4)):
+                n = 17 if rng.random() < 0.9 else int(rng.integers(0, 30))
+                xy = rng.uniform(-200, 1500, (2, n)) * (1e9 if rng.random() < 0.05 else 1.0)
+                conf = rng.uniform(-0.5, 1.5, n)
+                xy[:, rng.random(n) < 0.2] = rng.choice([np.nan, np.inf, -np.inf])
+                people.append(PersonInput(int(rng.integers(-1, 3)), xy[0], xy[1], conf))
+            layout = ["h36m17", "coco17", "", "body25"][int(rng.integers(0, 4))]
+            views.append(ViewInput(1_000 + k, "", layout, people))
+        try:
+            result = pipe.process_views(setup, views)
+        except FrameError:
+            continue
+        published += 1
+        assert np.isfinite(result.refined.joints[np.isfinite(result.refined.joints)]).all()
+    assert published > 50
