@@ -112,3 +112,28 @@ def test_torchrun_two_nccl_ranks_train_one_model(tmp_path):
     assert proc.stdout.count("(world 2)") == 1
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["world_size"] == 2 and r["rank_max_difference"] == 0.0 for r in records)
+
+
+def test_n_camera_pipeline_on_cuda_gives_the_cpu_skeletons():
+    """Four cameras (issue 14): every person refined on their best pair in one batch with one camera transform per
+    person; CUDA and CPU agree (guard off: its discrete steps could turn a 1e-6 m difference into a different step)."""
+    from test_nview import rig_setup, view_input
+
+    from cvpose_ros.frame_processor import SkeletonPipeline
+    from cvpose_ros.guard import EvidenceGuard
+    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.synthetic import corner_rig, generate_scene, project_scene
+
+    rig = corner_rig(4)
+    scene = generate_scene(4, 0.5, 30.0, seed=2)
+    views = project_scene(scene, rig, "detector", seed=1)
+    setup = rig_setup(rig)
+    results = []
+    for device in ("cpu", "cuda"):
+        pipe = SkeletonPipeline(LayoutRefiners([], device), guard=EvidenceGuard(enabled=False))
+        results.append([pipe.process_views(setup, [view_input(v, t) for v in views]).refined.joints
+                        for t in range(scene.num_frames)])
+    for by_cpu, by_gpu in zip(*results, strict=True):
+        assert by_cpu.shape == by_gpu.shape and len(by_cpu) >= 3
+        assert np.array_equal(np.isnan(by_gpu), np.isnan(by_cpu))
+        assert np.nanmax(np.abs(by_gpu - by_cpu)) <= TOL
