@@ -67,8 +67,8 @@ class CameraSetup:
 
 @dataclass
 class RigSetup:
-    """Three or more cameras: lens models and each camera's pose relative to camera 0 (`cam_from_cam0[0]` is the
-    identity); `reference_from_cam0` places outputs."""
+    """The cameras of `SkeletonPipeline.process_views` (three or more in the node): lens models and each camera's
+    pose relative to camera 0 (`cam_from_cam0[0]` is the identity); `reference_from_cam0` places outputs."""
 
     models: tuple[CameraModel | None, ...]  # None: the camera is not usable in this frame (left out)
     cam_from_cam0: tuple[RigidTransform, ...]
@@ -199,8 +199,7 @@ class SkeletonPipeline:
         error: FrameError | None = None
         for view in views:
             try:
-                kp = None if view is None else validate_view(view, self.default_layout, self.min_confidence,
-                                                             self.min_valid_joints)
+                kp = validate_view(view, self.default_layout, self.min_confidence, self.min_valid_joints)
             except FrameError as err:
                 problems[err.problem] += 1
                 error, kp = err, None

@@ -57,8 +57,6 @@ class SyncedPair:
         return self.items[1]
 
 
-SyncedFrame = SyncedPair  # the N-camera name of the same thing
-
 
 @dataclass
 class SyncStats:
