@@ -29,7 +29,8 @@ import numpy as np
 from cvpose_ros.association import IdTracker
 from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
-from cvpose_ros.guard import EvidenceGuard, guard_refinement
+from cvpose_ros.guard import EvidenceGuard, guard_refinement, guard_views
+from cvpose_ros.multiview import project_views
 from cvpose_ros.nview import PersonGroups, best_pairs, calibrated, group_views, triangulate_groups
 from cvpose_ros.plausibility import PlausibilityCheck
 from cvpose_ros.skeleton import NUM_JOINTS, get_layout
@@ -263,7 +264,8 @@ class SkeletonPipeline:
                       refiner: RefinerLike) -> tuple[np.ndarray, int]:
         """CV-UGCN on each person's best pair of views (`cvpose_ros.nview.best_pairs`), all people in one batch:
         the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
-        does not see the joint); then the guard per pair of views. Returns poses in camera 0's frame."""
+        does not see the joint); then the guard over every view that sees a joint. Returns poses in camera 0's
+        frame."""
         pairs = best_pairs(cams, tri, seen)
         a, b = pairs[:, 0], pairs[:, 1]
         rot = np.stack([c.cam_from_world.R for c in cams])
@@ -277,17 +279,12 @@ class SkeletonPipeline:
         per_view = np.where(np.isfinite(per_view), per_view, tri.error[:, None])
         refined_a = refiner.refine_arrays(pose_a, pose_b, per_view, tri.valid, r10, t10)[0]
         refined_a = np.where(np.isfinite(refined_a).all(axis=-1, keepdims=True), refined_a, np.nan)
+        refined_cam0 = np.einsum("pji,pkj->pki", rot[a], refined_a - trans[a][:, None])  # R^T (x - t)
         guarded = 0
         if self.guard.enabled:
-            pair_error = np.where(tri.valid, per_view.mean(axis=1), np.nan)
-            for first, second in np.unique(pairs, axis=0):
-                sel = (a == first) & (b == second)
-                to_second = cams[second].cam_from_world.compose(cams[first].cam_from_world.inverse())
-                refined_a[sel], limited = guard_refinement(
-                    pose_a[sel], refined_a[sel], pair_error[sel], cams[first].model.project,
-                    cams[second].model.project, to_second.apply, pixels[first, sel], pixels[second, sel], self.guard)
-                guarded += int(limited.sum())
-        refined_cam0 = np.einsum("pji,pkj->pki", rot[a], refined_a - trans[a][:, None])  # R^T (x - t)
+            refined_cam0, limited = guard_views(tri.points, refined_cam0, tri.error,
+                                                lambda points: project_views(cams, points), pixels, self.guard)
+            guarded = int(limited.sum())
         return refined_cam0, guarded
 
     def _limit(self, kp: ViewKeypoints, problems: Counter) -> ViewKeypoints:

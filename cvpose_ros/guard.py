@@ -83,7 +83,34 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
     errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
-    height = person_height_px(kp0, kp1)
+    return _shorten(coarse, refined, candidates, errors, coarse_error, person_height_px(kp0, kp1), guard)
+
+
+def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray,
+                project: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray,
+                guard: EvidenceGuard = EvidenceGuard()) -> tuple[np.ndarray, np.ndarray]:
+    """The same rule over any number of views (three or more cameras): poses (P, J, 3) in one frame, coarse_error
+    (P, J) the triangulation's mean residual over the views that see each joint, `project` points (..., 3) -> (V,
+    ..., 2) pixels in every view, pixels (V, P, J, 2) NaN where a view does not see a joint. A refined joint's error
+    is its mean reprojection error over the views that see it; the person's height is the mean over the views."""
+    refined = np.asarray(refined, dtype=np.float64)
+    if not guard.enabled or refined.size == 0:
+        return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
+    coarse = np.asarray(coarse, dtype=np.float64)
+    scales = np.linspace(1.0, 0.0, guard.steps + 1)
+    candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, P, J, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # joints or people a view does not see
+        errors = np.nanmean(np.linalg.norm(project(candidates) - pixels[:, None], axis=-1), axis=0)  # (S, P, J)
+        y = pixels[..., 1]
+        height = np.nan_to_num(np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0), nan=0.0)
+    return _shorten(coarse, refined, candidates, errors, coarse_error, height, guard)
+
+
+def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, errors: np.ndarray,
+             coarse_error: np.ndarray, height: np.ndarray, guard: EvidenceGuard) -> tuple[np.ndarray, np.ndarray]:
+    """The rule itself: per joint the largest scale of the correction whose error (`errors` (S, ..., J) for the
+    candidates, scale 1 first) is allowed, for people whose views agree."""
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
     # a person without any residual has a NaN median: not guarded
     agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))

@@ -89,3 +89,34 @@ def test_guard_parameters_are_checked_and_can_switch_off():
     out, limited = run(truth, moved, kp0, kp1, EvidenceGuard(enabled=False))
     np.testing.assert_array_equal(out, moved)
     assert not limited.any()
+
+
+def test_the_n_view_guard_is_the_two_view_guard_for_two_views_and_uses_a_third():
+    """guard_views (three or more cameras) applies the same rule; with two views it gives guard_refinement's poses."""
+    from cvpose_ros.guard import guard_views
+
+    truth = np.stack([person(seed=s) for s in range(4)])
+    kp0, kp1 = observe(truth, noise_px=1.0)
+    kp1[1, :5] = np.nan  # view 1 misses a few joints of one person
+    rng = np.random.default_rng(3)
+    coarse = truth + rng.normal(0, 0.005, truth.shape)
+    refined = coarse + rng.normal(0, 0.03, truth.shape)
+
+    def project(points):
+        return np.stack([CAM.project(points), CAM.project(CAM1_FROM_CAM0.apply(points))])
+
+    err = mean_reprojection_error(coarse, CAM.project, CAM.project, CAM1_FROM_CAM0.apply, kp0, kp1)
+    two, limited_two = guard_refinement(coarse, refined, err, CAM.project, CAM.project, CAM1_FROM_CAM0.apply, kp0,
+                                        kp1)
+    views, limited_views = guard_views(coarse, refined, err, project, np.stack([kp0, kp1]))
+    assert limited_two.any() and (limited_two == limited_views).all()
+    np.testing.assert_allclose(views, two, atol=1e-12)
+    # a third view that sees the refined pose (not the coarse one) allows more of the correction
+    cam2_from_cam0 = RigidTransform.from_quaternion([0.0, 0.2588, 0.0, 0.9659], [-1.5, 0.0, 0.3])
+
+    def project3(points):
+        return np.concatenate([project(points), CAM.project(cam2_from_cam0.apply(points))[None]])
+
+    kp2 = CAM.project(cam2_from_cam0.apply(refined))
+    three, limited_three = guard_views(coarse, refined, err, project3, np.stack([kp0, kp1, kp2]))
+    assert limited_three.sum() < limited_two.sum()
