@@ -13,7 +13,8 @@ same frames: MPJPE of the refined output and CPU time per frame as a ratio to tw
 two-view path, three and four `process_views`).
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
 format); with no truth, each camera in turn is held out and the others' triangulations are scored by their
-reprojection error in it (a view they did not use).
+reprojection error in it (a view they did not use); the same for the node's pipeline (the other cameras through
+the N-camera path, each pair of them through the two-camera path), coarse and refined.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from cvpose_ros import synthetic
 from cvpose_ros.calibration import CalibratedCamera, read_calibration
 from cvpose_ros.multiview import align, estimate_lags, residuals, triangulate_views
-from cvpose_ros.view_input import PersonInput, ViewInput
+from cvpose_ros.view_input import FrameError, PersonInput, ViewInput
 
 ROOM = synthetic.ROOM_SIZE_M
 
@@ -140,6 +141,61 @@ def real_run(calibration: Path, keypoints: Path) -> dict:
     return out
 
 
+def _person(pixels: np.ndarray, confidence: np.ndarray) -> list[PersonInput]:
+    conf = np.nan_to_num(confidence, nan=0.0)
+    return [PersonInput(-1, pixels[:, 0], pixels[:, 1], conf)] if (conf > 0).any() else []
+
+
+def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
+    """The node's pipeline on the real recording (one person, coco17 detections, packaged coco17 weights): each
+    camera held out in turn, the others through the N-camera path and each pair of them through the two-camera
+    path; median reprojection error (px) in the held-out camera of the coarse and the refined pose."""
+    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.plausibility import PlausibilityCheck
+    from cvpose_ros.refiner import LayoutRefiners
+
+    cameras = read_calibration([calibration])
+    data = np.load(keypoints)
+    pix = [data[f"keypoints_{i}"] for i in range(len(cameras))]
+    conf = [data[f"confidence_{i}"] for i in range(len(cameras))]
+    lags, _ = estimate_lags(cameras, pix, conf)
+    P, C = np.stack(align(pix, lags)), np.stack(align(conf, lags))
+    refiner = LayoutRefiners([], "cpu", num_threads=1)
+
+    def run(sel: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        world_from_first = cameras[sel[0]].cam_from_world.inverse()
+        poses = tuple(cameras[i].cam_from_world.compose(world_from_first) for i in sel)
+        pipe = SkeletonPipeline(refiner, default_layout="coco17", plausibility=PlausibilityCheck(bones=False))
+        coarse = np.full(P.shape[1:3] + (3,), np.nan)
+        refined = coarse.copy()
+        for t in range(P.shape[1]):
+            views = [ViewInput(t, cameras[i].name, "coco17", _person(P[i, t], C[i, t])) for i in sel]
+            try:
+                if len(sel) == 2:
+                    setup = CameraSetup(cameras[sel[0]].model, cameras[sel[1]].model, poses[1], world_from_first)
+                    result = pipe.process(setup, *views)
+                else:
+                    result = pipe.process_views(RigSetup(tuple(cameras[i].model for i in sel), poses,
+                                                         world_from_first), views)
+            except FrameError:
+                continue
+            if len(result.refined.joints):
+                coarse[t], refined[t] = result.coarse.joints[0], result.refined.joints[0]
+        return coarse, refined
+
+    out: dict[str, dict] = {}
+    for held in range(len(cameras)):
+        others = [i for i in range(len(cameras)) if i != held]
+        scores = {}
+        for subset in [*itertools.combinations(others, 2), tuple(others)]:
+            points = run(list(subset))
+            scores["+".join(str(i) for i in subset)] = [
+                float(np.nanmedian(residuals([cameras[held]], p, P[held:held + 1], C[held:held + 1], 0.5)))
+                for p in points]
+        out[cameras[held].name] = scores
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--people", type=int, default=3)
@@ -181,6 +237,14 @@ def main() -> None:
             pair_scores = [v for k, v in scores.items() if k.count("+") == 1]
             line = ", ".join(f"{k} {v:.1f}" for k, v in scores.items() if k.count("+") >= 2)
             print(f"  held out {held}: pairs mean {np.mean(pair_scores):.1f}, best {min(pair_scores):.1f}; {line}")
+        report["real_pipeline"] = real_pipeline_run(args.calibration, args.keypoints)
+        print("real, the node's pipeline: median reprojection error (px) in the held-out camera, coarse / refined")
+        for held, scores in report["real_pipeline"].items():
+            pairs = [v for k, v in scores.items() if k.count("+") == 1]
+            many = next(v for k, v in scores.items() if k.count("+") > 1)
+            print(f"  held out {held}: other cameras {many[0]:.1f} / {many[1]:.1f}; their pairs best "
+                  f"{min(p[0] for p in pairs):.1f} / {min(p[1] for p in pairs):.1f}, mean "
+                  f"{np.mean([p[0] for p in pairs]):.1f} / {np.mean([p[1] for p in pairs]):.1f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
