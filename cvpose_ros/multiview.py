@@ -8,13 +8,13 @@ views whose reprojection residual is far above the others' (a detector's outlier
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from cvpose_ros.calibration.types import CalibratedCamera
 from cvpose_ros.camera import projection_matrix
+from cvpose_ros.nanstats import nanmedian_last
 from cvpose_ros.triangulation import triangulate_dlt
 
 # Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
@@ -92,9 +92,8 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     # error[k, v]: residual in view v of the point triangulated without view k (one projection call per camera)
     error = np.swapaxes(np.linalg.norm(pix[:, None] - project_views(cameras, without), axis=-1), 0, 1)
     others_seen = seen[None] & (view_axis[None] != view_axis[:, None])               # (V, V, ..., J)
-    with warnings.catch_warnings():  # joints no other view sees: NaN level, never dropped
-        warnings.simplefilter("ignore", RuntimeWarning)
-        level = np.nanmedian(np.where(others_seen, error, np.nan), axis=1)            # (V, ..., J)
+    # joints no other view sees: NaN level, never dropped
+    level = nanmedian_last(np.moveaxis(np.where(others_seen, error, np.nan), 1, -1))  # (V, ..., J)
     threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
     own = np.take_along_axis(error, view_axis[:, None], axis=1)[:, 0]                 # (V, ..., J) error[k, k]
     excess = np.where(seen & (seen.sum(axis=0) >= OUTLIER_MIN_VIEWS), own - threshold, -np.inf)
