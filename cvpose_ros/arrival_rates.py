@@ -33,7 +33,8 @@ class ArrivalRates:
     """Arrival times of each camera's keypoints over the last `window_s` seconds.
 
     A camera is partial when the busiest camera had at least `min_messages` in the window and this one had some,
-    but fewer than `min_fraction` of the busiest one's count (a camera with none is silent, not partial).
+    but fewer than `min_fraction` of the busiest one's count (a camera with none is silent, not partial). Only
+    cameras that have been sending for a whole window are judged (one that just started is not partial).
     """
 
     def __init__(self, num_cameras: int, window_s: float = 2.0, min_fraction: float = 0.8,
@@ -43,10 +44,13 @@ class ArrivalRates:
                              f"{min_fraction}, {min_messages} messages")
         self.window_s, self.min_fraction, self.min_messages = float(window_s), float(min_fraction), int(min_messages)
         self._times: list[deque[float]] = [deque() for _ in range(num_cameras)]
+        self._first: list[float | None] = [None] * num_cameras
 
     def note(self, camera: int, now_s: float) -> None:
         """Camera `camera` delivered a message at monotonic time `now_s`."""
         self._times[camera].append(float(now_s))
+        if self._first[camera] is None:
+            self._first[camera] = float(now_s)
         self._forget(self._times[camera], now_s)
 
     def counts(self, now_s: float) -> list[int]:
@@ -58,10 +62,13 @@ class ArrivalRates:
     def partial(self, now_s: float) -> PartialCamera | None:
         """The camera with the lowest share of the busiest camera's arrivals, when that share is too low."""
         counts = self.counts(now_s)
-        best = max(range(len(counts)), key=counts.__getitem__)
+        judged = [c for c, first in enumerate(self._first) if first is not None and first <= now_s - self.window_s]
+        if not judged:
+            return None
+        best = max(judged, key=counts.__getitem__)
         if counts[best] < self.min_messages:
             return None
-        sending = [c for c, n in enumerate(counts) if 0 < n < self.min_fraction * counts[best]]
+        sending = [c for c in judged if 0 < counts[c] < self.min_fraction * counts[best]]
         if not sending:
             return None
         worst = min(sending, key=counts.__getitem__)

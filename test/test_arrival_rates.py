@@ -30,6 +30,10 @@ def test_balanced_silent_and_idle_cameras_are_not_partial():
     assert silent.partial(_feed(silent, [30.0, 0.0], 3.0)) is None  # none at all: the silent-camera check's case
     idle = ArrivalRates(2, min_messages=10)
     assert idle.partial(_feed(idle, [3.0, 1.0], 2.0)) is None  # too few messages to judge
+    late = ArrivalRates(2, window_s=2.0)
+    now = _feed(late, [30.0, 0.0], 3.0)
+    late.note(1, now)
+    assert late.partial(now + 0.5) is None  # cam1 just started: not judged until it has sent for a window
 
 
 def test_the_window_forgets_old_losses():

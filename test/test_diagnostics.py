@@ -75,3 +75,22 @@ def test_three_cameras_name_every_silent_one_and_the_live_ones():
     assert status(diag, 101.7)[0] == DiagnosticStatus.OK and diag.live_cameras(101.7) == {0, 1, 2}
     level, message, values = status(diag, 102.55)  # cameras 0 and 1 stopped at 101.4, camera 2 sent at 101.6
     assert values["silent_camera"] == "cam0,cam1" and "cam0 silent" in message and "cam1 silent" in message
+
+
+def test_a_partial_camera_is_named_with_both_counts():
+    """Issue 18: a camera that keeps sending, but only half its keypoints (never quiet for camera_timeout), is WARN
+    and named; once it catches up the status is OK again."""
+    diag = calibrated()
+    for k in range(90):  # 3 s: cam0 at 30 Hz, cam1 at 15 Hz
+        diag.keypoints_in(0, k, now_s=100.0 + k / 30)
+        if k % 2 == 0:
+            diag.keypoints_in(1, k, now_s=100.0 + k / 30)
+    level, message, values = status(diag, 103.0)
+    assert level == DiagnosticStatus.WARN and message.startswith("cam1 partial: ") and "from cam0" in message
+    assert values["partial_camera"] == "cam1" and values["silent_camera"] == ""
+    assert int(values["arrivals_2s_cam0"]) == pytest.approx(2 * int(values["arrivals_2s_cam1"]), abs=2)
+    for k in range(90, 180):  # both at 30 Hz again
+        for camera in (0, 1):
+            diag.keypoints_in(camera, k, now_s=100.0 + k / 30)
+    level, _, values = status(diag, 106.0)
+    assert level == DiagnosticStatus.OK and values["partial_camera"] == ""

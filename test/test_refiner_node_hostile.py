@@ -223,6 +223,24 @@ def test_cameras_offset_beyond_sync_slop_are_logged_with_the_offset(watched):
     assert int(values["sync_drops"]) >= 5
 
 
+def test_a_partial_camera_is_named(watched):
+    """Issue 18: camera 1 sends only every other frame (never quiet for camera_timeout): /diagnostics is WARN
+    and names it as partial, with both cameras' counts; the silent-camera rule does not fire."""
+    kp, conf = arrays()
+    for k in range(60):  # about 3 s at 20 Hz
+        m0, m1 = msgs(watched.next_stamp(MS), kp, conf)
+        watched.pub_kp[0].publish(m0)
+        if k % 2 == 0:
+            watched.pub_kp[1].publish(m1)
+        watched.spin_for(0.05)
+    values = watched.latest_diagnostics(after=0.0)
+    status = watched.received["/diagnostics"][-1].status[0]
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("cam1 partial: "), status.message
+    assert values["partial_camera"] == "cam1" and values["silent_camera"] == ""
+    assert int(values["arrivals_2s_cam0"]) > 1.5 * int(values["arrivals_2s_cam1"]) > 0
+    watched.spin_for(2.2)  # an empty window for whatever runs next
+
+
 def test_future_is_judged_against_sim_time():
     """With use_sim_time the limit is against /clock: keypoints 3 s ahead of /clock are skipped even though they
     are far behind the wall clock, and keypoints at /clock time are used."""

@@ -7,6 +7,9 @@ message say what is wrong now, most serious first:
 - WARN while a camera's keypoints stopped (`camera_timeout`) and another's still arrive: the silent camera is
   named, with the frames received and the last stamp of each camera (with three or more cameras the node goes on
   with the others, `live_cameras`);
+- WARN while a camera delivers keypoints but clearly fewer than the busiest camera over the last 2 s (fewer than
+  80 %; `cvpose_ros.arrival_rates`): the partial camera is named with both counts (images or detections lost
+  upstream cost synchronised frames without any gap long enough to look silent);
 - WARN for `hold_s` seconds after any problem, with that problem's message (so a burst of bad input is visible for
   longer than one report period);
 - OK otherwise.
@@ -20,6 +23,7 @@ from collections import Counter, deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from cvpose_ros.arrival_rates import ArrivalRates
 from cvpose_ros.ros.conversions import ns_to_stamp
 from cvpose_ros.view_input import Problem
 
@@ -56,6 +60,7 @@ class NodeDiagnostics:
         self.swap_repairs = 0                           # person-views whose left/right labels matching repaired
         self.dropped_joints = 0                         # joints dropped: the two views disagree far beyond the rest
         self._times_ms: deque[float] = deque(maxlen=timing_window)
+        self.arrivals = ArrivalRates(self.cameras)
 
     def count(self, problem: Problem, n: int = 1) -> None:
         self.problems[problem] += int(n)
@@ -70,6 +75,7 @@ class NodeDiagnostics:
         self.frames_in[camera] += 1
         self.last_stamp_ns[camera] = int(stamp_ns)
         self._last_arrival[camera] = time.monotonic() if now_s is None else now_s
+        self.arrivals.note(camera, self._last_arrival[camera])
 
     def add_counts(self, problems: Counter) -> None:
         for problem, n in problems.items():
@@ -127,6 +133,7 @@ class NodeDiagnostics:
         """The current state as one DiagnosticStatus (level and message: see the module docstring)."""
         now_s = time.monotonic() if now_s is None else now_s
         silent = self.silent_camera(now_s)
+        partial = self.arrivals.partial(now_s)
         missing = [f"cam{c}: {err}" for c, err in enumerate(self.camera_info_error) if err is not None]
         if missing or self.extrinsics_error:
             level, message = DiagnosticStatus.ERROR, "; ".join(missing or [f"extrinsics: {self.extrinsics_error}"])
@@ -135,6 +142,8 @@ class NodeDiagnostics:
             level, message = DiagnosticStatus.WARN, (
                 f"{silent[1]} (frames in: {', '.join(f'cam{c} {self.frames_in[c]}' for c in cams)}; last stamps: "
                 f"{', '.join(f'cam{c} {self._stamp_text(c)}' for c in cams)})")
+        elif partial is not None:
+            level, message = DiagnosticStatus.WARN, partial.describe()
         elif self._last_problem is not None and now_s - self._last_problem[0] <= self.hold_s:
             level, message = DiagnosticStatus.WARN, (f"problem {now_s - self._last_problem[0]:.1f} s ago: "
                                                      f"{self._last_problem[1]}")
@@ -149,6 +158,8 @@ class NodeDiagnostics:
             **{f"frames_in_cam{c}": self.frames_in[c] for c in cams},
             **{f"last_stamp_cam{c}": self._stamp_text(c) for c in cams},
             "silent_camera": "" if silent is None else ",".join(f"cam{c}" for c in self.silent_cameras(now_s)),
+            "partial_camera": "" if partial is None else f"cam{partial.camera}",
+            **{f"arrivals_2s_cam{c}": n for c, n in zip(cams, self.arrivals.counts(now_s), strict=True)},
             **{f"camera_info_in_cam{c}": self.camera_info_in[c] for c in cams},
             **{f"camera_info_cam{c}": self.camera_info_error[c] or "ok" for c in cams},
             "last_problem": "" if self._last_problem is None else self._last_problem[1],
