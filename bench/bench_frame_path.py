@@ -1,12 +1,14 @@
 """CPU time per frame of refiner_node's own work, without DDS: message -> arrays, validation, association,
-triangulation, refinement (torch or ONNX Runtime), guard, and the output messages (skeletons, coarse, markers, TF).
+triangulation, refinement (torch, ONNX Runtime, or ONNX Runtime with the int8 export), guard, and the output
+messages (skeletons, coarse, markers, TF).
 
 This is the node's `_on_keypoints` path minus publishing, run in this process on a synthetic 30 Hz scene, timed in
 this process's CPU time (steadier than wall time when other work shares the machine). Rows: triangulation only,
 then refined with each runtime; ratios against refined torch at the same people count. --profile prints the top
 functions of each row (cProfile) to find what is worth cutting.
 
-    python bench/bench_frame_path.py [--people 1 5] [--runtimes torch onnxruntime] [--frames 150] [--profile]
+    python bench/bench_frame_path.py [--people 1 5] [--runtimes torch onnxruntime onnxruntime-int8] [--frames 150]
+                                     [--profile]
 """
 
 from __future__ import annotations
@@ -33,6 +35,26 @@ def _frames(people: int, count: int):
     return rig, msgs
 
 
+_INT8_DIR: list = []
+
+
+def _int8_files() -> list[str]:
+    """Both layouts' packaged weights as `cvpose-export --int8` writes them (made once, in a temporary folder)."""
+    import tempfile
+
+    from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, load_checkpoint
+    from cvpose_ros.model.onnx_export import export_onnx
+    from cvpose_ros.model.onnx_quantize import quantize_int8
+
+    if not _INT8_DIR:
+        _INT8_DIR.append(tempfile.TemporaryDirectory())
+        for layout, path in DEFAULT_CHECKPOINTS.items():
+            model = quantize_int8(export_onnx(load_checkpoint(path, "cpu"), check=False).model_bytes)
+            with open(os.path.join(_INT8_DIR[0].name, f"{layout}_int8.onnx"), "wb") as f:
+                f.write(model)
+    return sorted(os.path.join(_INT8_DIR[0].name, name) for name in os.listdir(_INT8_DIR[0].name))
+
+
 def measure(people: int, runtime: str | None, count: int, profile: bool) -> float:
     """Mean CPU ms per frame; runtime None = triangulation only."""
     from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
@@ -43,7 +65,9 @@ def measure(people: int, runtime: str | None, count: int, profile: bool) -> floa
 
     rig, msgs = _frames(people, count)
     cameras = CameraSetup(rig.cameras[0].model, rig.cameras[1].model, rig.cam1_from_cam0)
-    refiners = None if runtime is None else LayoutRefiners([], "cpu", num_threads=1, runtime=runtime)
+    refiners = None if runtime is None else LayoutRefiners(_int8_files() if runtime == "onnxruntime-int8" else [],
+                                                           "cpu", num_threads=1,
+                                                           runtime=runtime.removesuffix("-int8"))
     pipeline = SkeletonPipeline(refiners)
     naming = TfNaming("", "body_{id}", "{joint}_{id}")
 
@@ -75,7 +99,8 @@ def measure(people: int, runtime: str | None, count: int, profile: bool) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "onnxruntime-int8"],
+                        choices=["torch", "onnxruntime", "onnxruntime-int8"])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=3, help="measure each row this often, keep the fastest")
     parser.add_argument("--profile", action="store_true")
