@@ -41,14 +41,14 @@ def slope_mb_per_hour(times_s: np.ndarray, rss: np.ndarray) -> float:
 
 def rss_summary(t_arr: np.ndarray, rss: np.ndarray) -> dict:
     """Slope after the warm-up (the first quarter, at most 60 s), the slope of the second half alone (a one-off
-    step early in a run dominates a short run's line), and the largest rise between two samples."""
+    step early in a run dominates a short run's line), and the largest rise between two samples after the warm-up."""
     warm = min(60.0, 0.25 * t_arr[-1]) if len(t_arr) else 0.0
     after = t_arr >= warm
     half = t_arr >= 0.5 * t_arr[-1]
     return {"rss_start_mb": float(rss[after][0]), "rss_end_mb": float(rss[-1]), "rss_max_mb": float(rss.max()),
             "warmup_s": warm, "slope_mb_per_hour": slope_mb_per_hour(t_arr[after], rss[after]),
             "slope_second_half_mb_per_hour": slope_mb_per_hour(t_arr[half], rss[half]),
-            "largest_step_mb": float(np.diff(rss).max()) if len(rss) > 1 else 0.0}
+            "largest_step_mb": float(np.diff(rss[after]).max()) if after.sum() > 1 else 0.0}
 
 
 def soak(minutes: float, people: int, refine: bool) -> dict:
