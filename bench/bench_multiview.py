@@ -119,13 +119,18 @@ def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: boo
     return out
 
 
-def real_run(calibration: Path, keypoints: Path) -> dict:
+def _recording(calibration: Path, keypoints: Path) -> tuple[list, np.ndarray, np.ndarray]:
+    """The recording's cameras and its detections (V, T, J, 2) / (V, T, J), aligned by the estimated frame lags."""
     cameras = read_calibration([calibration])
     data = np.load(keypoints)
     pix = [data[f"keypoints_{i}"] for i in range(len(cameras))]
     conf = [data[f"confidence_{i}"] for i in range(len(cameras))]
     lags, _ = estimate_lags(cameras, pix, conf)
-    P, C = np.stack(align(pix, lags)), np.stack(align(conf, lags))
+    return cameras, np.stack(align(pix, lags)), np.stack(align(conf, lags))
+
+
+def real_run(calibration: Path, keypoints: Path) -> dict:
+    cameras, P, C = _recording(calibration, keypoints)
     out: dict[str, dict] = {}
     for held in range(len(cameras)):
         others = [i for i in range(len(cameras)) if i != held]
@@ -154,12 +159,7 @@ def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
     from cvpose_ros.plausibility import PlausibilityCheck
     from cvpose_ros.refiner import LayoutRefiners
 
-    cameras = read_calibration([calibration])
-    data = np.load(keypoints)
-    pix = [data[f"keypoints_{i}"] for i in range(len(cameras))]
-    conf = [data[f"confidence_{i}"] for i in range(len(cameras))]
-    lags, _ = estimate_lags(cameras, pix, conf)
-    P, C = np.stack(align(pix, lags)), np.stack(align(conf, lags))
+    cameras, P, C = _recording(calibration, keypoints)
     refiner = LayoutRefiners([], "cpu", num_threads=1)
 
     def run(sel: list[int]) -> tuple[np.ndarray, np.ndarray]:
