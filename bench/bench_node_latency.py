@@ -21,7 +21,7 @@ import platform
 import time
 
 import numpy as np
-from refiner_child import start_refiner_child
+from refiner_child import camera_info_messages, start_refiner_child, wait_for_node
 
 FPS = 30.0
 
@@ -58,7 +58,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     from sensor_msgs.msg import CameraInfo
 
     from cvpose_ros.ros.conversions import keypoints_to_msg, stamp_to_ns
-    from cvpose_ros.synthetic import camera_info_fields, generate_scene, make_rig, project_scene
+    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
     rig = make_rig("demo")
     scene = generate_scene(num_people, seconds + 1.0, FPS, seed=num_people)
@@ -78,18 +78,8 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     received: dict[int, float] = {}
     driver.create_subscription(Skeleton3DArray, "skeletons",
                                lambda m: received.setdefault(stamp_to_ns(m.header.stamp), time.perf_counter()), qos)
-    deadline = time.monotonic() + 30
-    while (min(p.get_subscription_count() for p in pubs + infos) == 0 or driver.count_publishers("skeletons") == 0):
-        rclpy.spin_once(driver, timeout_sec=0.05)
-        if time.monotonic() > deadline:
-            raise RuntimeError("no discovery between the bench driver and the node")
-    info_msgs = []
-    for c in (0, 1):
-        f = camera_info_fields(rig.cameras[c])
-        msg = CameraInfo(width=f["width"], height=f["height"], distortion_model=f["distortion_model"], d=f["d"],
-                         k=f["k"], r=f["r"], p=f["p"])
-        msg.header.frame_id = f["frame_id"]
-        info_msgs.append(msg)
+    wait_for_node(driver, pubs + infos)
+    info_msgs = camera_info_messages(rig)
     # camera_info goes out with every frame, as camera drivers do: the node's inputs are best effort.
     for pub, msg in zip(infos, info_msgs, strict=True):
         pub.publish(msg)

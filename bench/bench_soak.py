@@ -19,7 +19,7 @@ import sys
 import time
 
 import numpy as np
-from refiner_child import start_refiner_child
+from refiner_child import camera_info_messages, start_refiner_child, wait_for_node
 from tqdm import tqdm
 
 FPS = 30.0
@@ -58,7 +58,7 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
     from sensor_msgs.msg import CameraInfo
 
     from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp
-    from cvpose_ros.synthetic import camera_info_fields, generate_scene, make_rig, project_scene
+    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
     rig = make_rig("demo")
     scene = generate_scene(people, 20.0, FPS, seed=people)
@@ -75,18 +75,8 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
     received = [0]
     driver.create_subscription(Skeleton3DArray, "skeletons", lambda _m: received.__setitem__(0, received[0] + 1),
                                qos)
-    deadline = time.monotonic() + 30
-    while min(p.get_subscription_count() for p in pubs + infos) == 0 or driver.count_publishers("skeletons") == 0:
-        rclpy.spin_once(driver, timeout_sec=0.05)
-        if time.monotonic() > deadline:
-            raise RuntimeError("no discovery between the soak driver and the node")
-    info_msgs = []
-    for c in (0, 1):
-        f = camera_info_fields(rig.cameras[c])
-        msg = CameraInfo(width=f["width"], height=f["height"], distortion_model=f["distortion_model"], d=f["d"],
-                         k=f["k"], r=f["r"], p=f["p"])
-        msg.header.frame_id = f["frame_id"]
-        info_msgs.append(msg)
+    wait_for_node(driver, pubs + infos)
+    info_msgs = camera_info_messages(rig)
     frames = int(minutes * 60 * FPS)
     samples_t, samples_rss = [], []
     start = time.perf_counter()

@@ -33,3 +33,32 @@ def start_refiner_child(parameters: dict, timeout_s: float):
     if not ready.wait(timeout_s):
         raise RuntimeError("refiner_node did not start")
     return child, stop
+
+
+def wait_for_node(driver, publishers, seconds: float = 30.0) -> None:
+    """Spin `driver` until every publisher has a subscriber and the node publishes `skeletons`."""
+    import time
+
+    import rclpy
+
+    deadline = time.monotonic() + seconds
+    while min(p.get_subscription_count() for p in publishers) == 0 or driver.count_publishers("skeletons") == 0:
+        rclpy.spin_once(driver, timeout_sec=0.05)
+        if time.monotonic() > deadline:
+            raise RuntimeError("no discovery between the bench driver and the refiner node")
+
+
+def camera_info_messages(rig) -> list:
+    """sensor_msgs/CameraInfo of both cameras of a synthetic rig (stamps are set per frame by the caller)."""
+    from sensor_msgs.msg import CameraInfo
+
+    from cvpose_ros.synthetic import camera_info_fields
+
+    messages = []
+    for camera in rig.cameras:
+        f = camera_info_fields(camera)
+        msg = CameraInfo(width=f["width"], height=f["height"], distortion_model=f["distortion_model"], d=f["d"],
+                         k=f["k"], r=f["r"], p=f["p"])
+        msg.header.frame_id = f["frame_id"]
+        messages.append(msg)
+    return messages
