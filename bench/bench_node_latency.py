@@ -21,7 +21,7 @@ import platform
 import time
 
 import numpy as np
-from refiner_child import camera_info_messages, start_refiner_child, wait_for_node
+from refiner_child import camera_info_messages, finish, start_refiner_child, wait_for_node
 
 FPS = 30.0
 
@@ -102,13 +102,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
         next_tick = start + (t + 1) / FPS
         while (remaining := next_tick - time.perf_counter()) > 0:
             rclpy.spin_once(driver, timeout_sec=min(remaining, 0.005))
-    end_deadline = time.perf_counter() + 1.0
-    while time.perf_counter() < end_deadline:
-        rclpy.spin_once(driver, timeout_sec=0.01)
-    stop.set()
-    child.join(10)
-    driver.destroy_node()
-    rclpy.shutdown()
+    finish(driver, child, stop)
 
     latencies = np.array([received[s] - sent[s] for s in sent if s in received]) * 1e3
     got = [received[s] for s in sent if s in received]

@@ -19,7 +19,7 @@ import sys
 import time
 
 import numpy as np
-from refiner_child import camera_info_messages, start_refiner_child, wait_for_node
+from refiner_child import camera_info_messages, finish, start_refiner_child, wait_for_node
 from tqdm import tqdm
 
 FPS = 30.0
@@ -101,13 +101,7 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
         while (remaining := next_tick - time.perf_counter()) > 0:
             rclpy.spin_once(driver, timeout_sec=min(remaining, 0.005))
     bar.close()
-    end = time.perf_counter() + 1.0
-    while time.perf_counter() < end:
-        rclpy.spin_once(driver, timeout_sec=0.01)
-    stop.set()
-    child.join(10)
-    driver.destroy_node()
-    rclpy.shutdown()
+    finish(driver, child, stop)
     t_arr, rss = np.asarray(samples_t), np.asarray(samples_rss)
     return {"minutes": minutes, "people": people, "refine": refine, "frames_sent": frames,
             "frames_received": received[0], **rss_summary(t_arr, rss),

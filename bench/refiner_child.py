@@ -62,3 +62,18 @@ def camera_info_messages(rig) -> list:
         msg.header.frame_id = f["frame_id"]
         messages.append(msg)
     return messages
+
+
+def finish(driver, child, stop, drain_s: float = 1.0) -> None:
+    """Let the last answers arrive for `drain_s`, then stop the node child and shut the driver down."""
+    import time
+
+    import rclpy
+
+    end = time.perf_counter() + drain_s
+    while time.perf_counter() < end:
+        rclpy.spin_once(driver, timeout_sec=0.01)
+    stop.set()
+    child.join(10)
+    driver.destroy_node()
+    rclpy.shutdown()
