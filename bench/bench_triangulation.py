@@ -40,9 +40,9 @@ def make_scene(people: int, seed: int = 0) -> dict:
 
 
 def loop_baseline(scene: dict) -> np.ndarray:
-    """Reference: undistort each view (vectorised, as any user would), then one SVD per person and joint.
-
-    Same maths as `triangulate_dlt` (rows scaled by their rotation part, times confidence): outputs must agree.
+    """Reference: undistort each view (vectorised, as any user would), then one least-squares solve per person and
+    joint. Same maths as `triangulate_dlt` (rows scaled by their rotation part, times confidence): outputs must
+    agree.
     """
     norm0 = scene["cam0"].undistort_points(scene["kp0"])
     norm1 = scene["cam1"].undistort_points(scene["kp1"])
@@ -57,8 +57,8 @@ def loop_baseline(scene: dict) -> np.ndarray:
                                         (proj1, norm1[p, j], scene["conf1"][p, j])):
                 for row in (point[0] * proj[2] - proj[0], point[1] * proj[2] - proj[1]):
                     rows.append(weight * row / np.linalg.norm(row[:3]))
-            _, _, vh = np.linalg.svd(np.array(rows))
-            out[p, j] = vh[-1, :3] / vh[-1, 3]
+            system = np.array(rows)
+            out[p, j] = np.linalg.lstsq(system[:, :3], -system[:, 3], rcond=None)[0]
     return out
 
 
