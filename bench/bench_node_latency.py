@@ -10,7 +10,7 @@ The configurations of one people count run one after the other, so a busy machin
 ratios printed at the end rather than absolute numbers across runs.
 
     python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime
-                                       onnxruntime-int8] [--out results.json]
+                                       onnxruntime-int8] [--heap frozen|unfrozen|both] [--out results.json]
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ def _int8_weights(folder: str, checkpoint: str) -> str:
     return path
 
 
-def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str) -> dict:
-    """One configuration; runtime None = triangulation only (refine=false)."""
+def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str,
+             freeze: bool = True) -> dict:
+    """One configuration; runtime None = triangulation only (refine=false). `freeze`: the node child freezes its
+    start-up heap as the console entry point does."""
     import rclpy
     from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -67,7 +69,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
               "runtime": (runtime or "auto").removesuffix("-int8"), "checkpoint": checkpoint}
-    child, stop = start_refiner_child(params, 120)
+    child, stop = start_refiner_child(params, 120, freeze)
 
     rclpy.init()
     driver = rclpy.create_node("bench_driver")
@@ -107,9 +109,11 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     latencies = np.array([received[s] - sent[s] for s in sent if s in received]) * 1e3
     got = [received[s] for s in sent if s in received]
     rate = (len(got) - 1) / (max(got) - min(got)) if len(got) > 1 else 0.0
-    return {"people": num_people, "path": f"refined {runtime}" if runtime else "triangulation", "frames": len(sent),
+    path = (f"refined {runtime}" if runtime else "triangulation") + ("" if freeze else " (heap not frozen)")
+    return {"people": num_people, "path": path, "frames": len(sent),
             "received": len(latencies), "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else np.nan,
-            "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan, "rate_hz": rate}
+            "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan,
+            "max_ms": float(latencies.max()) if len(latencies) else np.nan, "rate_hz": rate}
 
 
 def main() -> None:
@@ -119,8 +123,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "onnxruntime-int8"],
                         choices=["torch", "onnxruntime", "onnxruntime-int8"])
+    parser.add_argument("--heap", choices=["frozen", "unfrozen", "both"], default="frozen",
+                        help="the node child's start-up heap: frozen as deployed (cvpose_ros.ros.entry), left to "
+                             "the garbage collector, or both in turn")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
+    freezes = {"frozen": (True,), "unfrozen": (False,), "both": (True, False)}[args.heap]
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import json
     import tempfile
@@ -129,22 +137,25 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load "
           f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, CUDA {torch.cuda.is_available()}")
-    print(f"{'people':>6} {'path':>20} {'sent':>5} {'recv':>5} {'p50 ms':>8} {'p99 ms':>8} {'rate Hz':>8}")
+    print(f"{'people':>6} {'path':>38} {'sent':>5} {'recv':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'rate Hz':>8}")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _weights(folder)
         for people in args.people:
             for runtime in (None, *args.runtimes):
                 weights = _int8_weights(folder, checkpoint) if runtime == "onnxruntime-int8" else checkpoint
-                r = _measure(people, runtime, args.seconds, args.device, weights)
-                rows.append(r)
-                print(f"{r['people']:>6} {r['path']:>20} {r['frames']:>5} {r['received']:>5} {r['p50_ms']:>8.1f} "
-                      f"{r['p99_ms']:>8.1f} {r['rate_hz']:>8.1f}", flush=True)
+                for freeze in freezes:
+                    r = _measure(people, runtime, args.seconds, args.device, weights, freeze)
+                    rows.append(r)
+                    print(f"{r['people']:>6} {r['path']:>38} {r['frames']:>5} {r['received']:>5} "
+                          f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['rate_hz']:>8.1f}",
+                          flush=True)
     print("ratios to refined torch at the same people count (p50 / p99 latency):")
     for r in rows:
         base = next((b for b in rows if b["people"] == r["people"] and b["path"] == "refined torch"), None)
         if base is not None and r is not base:
-            print(f"  {r['people']} people {r['path']:>20}: {r['p50_ms'] / base['p50_ms']:.2f} / "
+            print(f"  {r['people']} people {r['path']:>38}: {r['p50_ms'] / base['p50_ms']:.2f} / "
                   f"{r['p99_ms'] / base['p99_ms']:.2f}")
     if args.out:
         with open(args.out, "w") as f:

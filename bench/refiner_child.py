@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 
-def run_refiner_node(parameters: dict, ready, stop) -> None:
-    """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built."""
+def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
+    """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built.
+    `freeze`: freeze the start-up heap as the console entry point does (False shows what that buys)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
+    from cvpose_ros.ros.entry import freeze_startup_heap
     from cvpose_ros.ros.refiner_node import RefinerNode
 
     rclpy.init()
     node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    if freeze:
+        freeze_startup_heap()  # as the node's console entry point does (cvpose_ros.ros.entry.run_node)
     ready.set()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -22,13 +26,13 @@ def run_refiner_node(parameters: dict, ready, stop) -> None:
     rclpy.shutdown()
 
 
-def start_refiner_child(parameters: dict, timeout_s: float):
+def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True):
     """Start `run_refiner_node` in a spawned child; returns (process, stop event) once the node is built."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=run_refiner_node, args=(parameters, ready, stop), daemon=True)
+    child = ctx.Process(target=run_refiner_node, args=(parameters, ready, stop, freeze), daemon=True)
     child.start()
     if not ready.wait(timeout_s):
         raise RuntimeError("refiner_node did not start")
