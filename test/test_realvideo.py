@@ -117,6 +117,11 @@ def test_report_measures(report):
     assert blocks["reference_swap"]["triangulation"]["mpjpe_mm"]["mean"] > 3 * tri["mpjpe_mm"]["mean"]
     assert blocks["pair_swap"]["triangulation"]["mpjpe_mm"]["mean"] < 2 * tri["mpjpe_mm"]["mean"]
     assert blocks["pair_swap"]["triangulation"]["reprojection_px"] < 2 * tri["reprojection_px"]
+    # ... which the plain DLT of the detections (the "detector" baseline) is not: a whole-body swap in one view
+    detector = blocks["pair_swap"]["detector"]
+    assert detector["mpjpe_mm"]["mean"] > 3 * blocks["pair_swap"]["triangulation"]["mpjpe_mm"]["mean"]
+    assert blocks["pair_swap"]["ratio_vs_detector"]["mpjpe_mm"] < 0.5
+    assert agree["detector"]["mpjpe_mm"]["mean"] == pytest.approx(tri["mpjpe_mm"]["mean"], rel=0.05)
     assert set(report["per_joint_agree"]) >= {"l_wrist", "r_ankle"}
 
 

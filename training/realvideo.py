@@ -125,10 +125,12 @@ def _summary(values: np.ndarray) -> dict:
 
 def _block(measures: dict[str, dict[str, np.ndarray]], mask: np.ndarray) -> dict:
     """Triangulation vs refined over the frames in `mask` (`scored_frames`: those the pipeline gave a skeleton):
-    MPJPE variants (mean and median of per-frame means) and the reprojection error (median over joints)."""
+    MPJPE variants (mean and median of per-frame means) and the reprojection error (median over joints).
+    "detector" is the plain DLT of the pair's detections (no matching, no swap repair), the baseline a user gets
+    without the package; `ratio_vs_detector` compares the refined output with it."""
     scored = np.isfinite(measures["refined"]["absolute"]).any(axis=-1)
     block: dict = {"frames": int(mask.sum()), "scored_frames": int((mask & scored).sum())}
-    for method in ("triangulation", "refined"):
+    for method in ("detector", "triangulation", "refined"):
         m = measures[method]
         block[method] = {key: _summary(_frame_mean(m[name][mask])) for key, name in MPJPE_KEYS.items()}
         block[method]["reprojection_px"] = _summary(m["reprojection"][mask].ravel())["median"]
@@ -139,6 +141,11 @@ def _block(measures: dict[str, dict[str, np.ndarray]], mask: np.ndarray) -> dict
     tri, ref = block["triangulation"]["reprojection_px"], block["refined"]["reprojection_px"]
     ratios["reprojection_px"] = ref / tri if tri and ref is not None else None
     block["ratio"] = ratios
+    block["ratio_vs_detector"] = {}
+    for key in (*MPJPE_KEYS, "reprojection_px"):
+        det = block["detector"][key] if key == "reprojection_px" else block["detector"][key]["mean"]
+        ref = block["refined"][key] if key == "reprojection_px" else block["refined"][key]["mean"]
+        block["ratio_vs_detector"][key] = ref / det if det and ref is not None else None
     return block
 
 
@@ -212,9 +219,11 @@ def evaluate_detections(cameras: Sequence[CalibratedCamera], pixels: Sequence[np
         applied |= ran
         reference = triangulate_views([cameras[v] for v in others], pix[others], conf[others], min_confidence)
         reference = in_layout(reference, np.isfinite(reference).all(axis=-1).astype(float), out_layout)[0]
+        detector = triangulate_views([cameras[a], cameras[b]], pix[[a, b]], conf[[a, b]], min_confidence)
+        detector = in_layout(detector, np.isfinite(detector).all(axis=-1).astype(float), out_layout)[0]
         seen, seen_conf = in_layout(pix[others], conf[others], out_layout)
         measure = {}
-        for method, pose in (("triangulation", coarse), ("refined", refined)):
+        for method, pose in (("detector", detector), ("triangulation", coarse), ("refined", refined)):
             reprojection = residuals([cameras[v] for v in others], pose, seen, seen_conf, confident)
             measure[method] = joint_errors(pose, reference, out_layout)
             measure[method]["reprojection"] = np.moveaxis(reprojection, 0, 1)  # (T, V-2, J)
@@ -245,8 +254,9 @@ def format_report(report: dict) -> str:
              "swapped view-frames: " + ", ".join(
                  f"{n} {s['share']:.0%}" + (f" ({', '.join(f'{k} {c}' for k, c in s['kinds'].items())})"
                                             if s["kinds"] else "") for n, s in report["swaps"].items()),
-             "", f"{'pair':<13}{'split':<15}{'scored':>10}  {'MPJPE abs mm':>15}  {'root-rel mm':>15}  "
-                 f"{'limbs rel mm':>15}  {'reproj px':>13}   (triangulation -> refined)"]
+             "", f"{'pair':<13}{'split':<15}{'scored':>10}  {'detector abs/rel':>16}  {'MPJPE abs mm':>15}  "
+                 f"{'root-rel mm':>15}  {'limbs rel mm':>15}  {'reproj px':>13}   (triangulation -> refined; "
+                 "detector: plain DLT of the pair's detections)"]
     rows = list(report["pairs"].items()) + [("all pairs", report["all_pairs"])]
     for name, block in rows:
         for split in SPLITS:
@@ -257,7 +267,9 @@ def format_report(report: dict) -> str:
             cells = [f"{_fmt(t[k]['mean']):>7}->{_fmt(r[k]['mean']):<7}"
                      for k in ("mpjpe_mm", "root_rel_mpjpe_mm", "limbs_root_rel_mpjpe_mm")]
             count = f"{b['scored_frames']}/{b['frames']}"
-            lines.append(f"{name:<13}{split:<15}{count:>10}  " + "  ".join(cells)
+            d = b["detector"]
+            detector = f"{_fmt(d['mpjpe_mm']['mean'])}/{_fmt(d['root_rel_mpjpe_mm']['mean'])}"
+            lines.append(f"{name:<13}{split:<15}{count:>10}  {detector:>16}  " + "  ".join(cells)
                          + f"  {_fmt(t['reprojection_px']):>6}->{_fmt(r['reprojection_px']):<6}")
     lines += ["", f"{'detector error':<14}{'swaps':>7}{'missing':>9}{'height px':>11}{'median px':>11}"
                   f"{'|offset| px':>13}{'spread px':>11}"]
