@@ -6,8 +6,10 @@ real DDS and times keypoints published (the second camera of the pair) -> skelet
 gets a fresh node. "triangulation" runs with refine=false; "refined torch" / "refined onnxruntime" run the packaged
 weights (else a full-size network with random weights: the compute is identical) with `runtime` set accordingly;
 "refined onnxruntime-int8" runs the same weights exported by `cvpose-export --int8` (runtime onnxruntime).
-The configurations of one people count run one after the other, so a busy machine affects them alike; compare the
-ratios printed at the end rather than absolute numbers across runs.
+The first row is the floor: an rclpy node with the same subscriptions that answers each frame at once with an empty
+message (DDS, the executor and serialisation, none of the package's work). The configurations of one people count
+run one after the other, so a busy machine affects them alike; compare the ratios printed at the end rather than
+absolute numbers across runs.
 
     python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime
                                        onnxruntime-int8] [--heap frozen|unfrozen|both] [--out results.json]
@@ -52,8 +54,9 @@ def _int8_weights(folder: str, checkpoint: str) -> str:
 
 def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str,
              freeze: bool = True) -> dict:
-    """One configuration; runtime None = triangulation only (refine=false). `freeze`: the node child freezes its
-    start-up heap as the console entry point does."""
+    """One configuration; runtime None = triangulation only (refine=false), "relay" = the rclpy floor
+    (`refiner_child.run_relay_node`). `freeze`: the child freezes its start-up heap as the entry point does."""
+    relay = runtime == "relay"
     import rclpy
     from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -69,7 +72,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
               "runtime": (runtime or "auto").removesuffix("-int8"), "checkpoint": checkpoint}
-    child, stop = start_refiner_child(params, 120, freeze)
+    child, stop = start_refiner_child(params, 120, freeze, relay)
 
     rclpy.init()
     driver = rclpy.create_node("bench_driver")
@@ -109,7 +112,8 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     latencies = np.array([received[s] - sent[s] for s in sent if s in received]) * 1e3
     got = [received[s] for s in sent if s in received]
     rate = (len(got) - 1) / (max(got) - min(got)) if len(got) > 1 else 0.0
-    path = (f"refined {runtime}" if runtime else "triangulation") + ("" if freeze else " (heap not frozen)")
+    name = "rclpy relay (floor)" if relay else f"refined {runtime}" if runtime else "triangulation"
+    path = name + ("" if freeze else " (heap not frozen)")
     return {"people": num_people, "path": path, "frames": len(sent),
             "received": len(latencies), "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else np.nan,
             "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan,
@@ -143,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _weights(folder)
         for people in args.people:
-            for runtime in (None, *args.runtimes):
+            for runtime in ("relay", None, *args.runtimes):
                 weights = _int8_weights(folder, checkpoint) if runtime == "onnxruntime-int8" else checkpoint
                 for freeze in freezes:
                     r = _measure(people, runtime, args.seconds, args.device, weights, freeze)

@@ -26,13 +26,54 @@ def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None
     rclpy.shutdown()
 
 
-def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True):
-    """Start `run_refiner_node` in a spawned child; returns (process, stop event) once the node is built."""
+def run_relay_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
+    """Child process: the floor of any rclpy node on this path. Subscribes what refiner_node subscribes (both
+    cameras' keypoints and camera_info, same QoS) and answers each camera-1 message at once with an empty
+    `skeletons` message carrying its stamp: DDS, rclpy's executor and (de)serialisation, nothing of the package."""
+    import rclpy
+    from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo
+
+    from cvpose_ros.ros.entry import freeze_startup_heap
+
+    rclpy.init()
+    node = Node("refiner_node")
+    inputs = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE,
+                        history=HistoryPolicy.KEEP_LAST)
+    publisher = node.create_publisher(Skeleton3DArray, "skeletons", 10)
+
+    def answer(msg) -> None:
+        out = Skeleton3DArray()
+        out.header = msg.header
+        publisher.publish(out)
+
+    for cam in (0, 1):
+        node.create_subscription(Keypoints2D, f"cam{cam}/keypoints", answer if cam == 1 else (lambda _m: None),
+                                 inputs)
+        node.create_subscription(CameraInfo, f"cam{cam}/camera_info", lambda _m: None, inputs)
+    if freeze:
+        freeze_startup_heap()
+    ready.set()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.05)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True, relay: bool = False):
+    """Start `run_refiner_node` (or with `relay` the floor, `run_relay_node`) in a spawned child; returns
+    (process, stop event) once the node is built."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=run_refiner_node, args=(parameters, ready, stop, freeze), daemon=True)
+    child = ctx.Process(target=run_relay_node if relay else run_refiner_node, args=(parameters, ready, stop, freeze),
+                        daemon=True)
     child.start()
     if not ready.wait(timeout_s):
         raise RuntimeError("refiner_node did not start")
