@@ -23,9 +23,10 @@ from visualization_msgs.msg import MarkerArray
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, stamp_to_ns
 from cvpose_ros.ros.refiner_node import RefinerNode
 from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS
-from cvpose_ros.synthetic import Rig, camera_info_fields
+from cvpose_ros.synthetic import Rig, camera_info_fields, generate_scene, project_scene
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+NS_PER_FRAME = 33_333_333
 
 
 def rig_parameters(rig: Rig, **extra) -> list[Parameter]:
@@ -138,6 +139,32 @@ class Harness:
     def send_keypoints(self, msgs: tuple[Keypoints2D, ...]) -> None:
         for pub, msg in zip(self.pub_kp, msgs, strict=True):
             pub.publish(msg)
+
+    def send_person(self, rig: Rig, frames: int, seed: int = 1, confidence: float = 0.9, offset1_ns: int = 0,
+                    wait_each: bool = False) -> list[int]:
+        """Play one synthetic walker seen by `rig` (camera_info first) for `frames` frames at 30 Hz, camera 1
+        stamped `offset1_ns` after camera 0; returns camera 0's stamps. `wait_each`: wait (10 s at most) for each
+        frame's skeletons before the next, else give each frame 50 ms and the node 0.3 s at the end (outputs may
+        or may not come, e.g. from an inactive managed node)."""
+        views = project_scene(generate_scene(1, frames / 30.0 + 0.1, 30.0, seed=seed), rig, noise=None)
+        self.send_camera_info(rig)
+        base = max(self.now_ns(), self.last_stamp + NS_PER_FRAME)
+        stamps = []
+        for t in range(frames):
+            kp = tuple(v.keypoints[t] for v in views)
+            conf = tuple(np.where(np.isfinite(k).all(-1), confidence, 0.0) for k in kp)
+            stamp = base + t * NS_PER_FRAME
+            if wait_each:
+                self.frame(stamp, kp, conf, timeout_s=10.0)
+            else:
+                self.send_keypoints((keypoints_to_msg(stamp, "cam0_optical_frame", kp[0], conf[0]),
+                                     keypoints_to_msg(stamp + offset1_ns, "cam1_optical_frame", kp[1], conf[1])))
+                self.spin_for(0.05)
+            stamps.append(stamp)
+            self.last_stamp = stamp + offset1_ns
+        if not wait_each:
+            self.spin_for(0.3)
+        return stamps
 
     def skeletons_at(self, stamp_ns: int, topic: str = "skeletons") -> Skeleton3DArray | None:
         return next((m for m in self.received[topic] if stamp_to_ns(m.header.stamp) == stamp_ns), None)

@@ -4,7 +4,6 @@ cleanup + configure + activate brings it back."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
@@ -12,12 +11,11 @@ from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 
-from cvpose_ros.ros.conversions import keypoints_to_msg, skeletons_from_msg  # noqa: E402
+from cvpose_ros.ros.conversions import skeletons_from_msg  # noqa: E402
 from cvpose_ros.ros.managed_refiner_node import ManagedRefinerNode  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
+from cvpose_ros.synthetic import make_rig  # noqa: E402
 
 RIG = make_rig("demo")
-NS_PER_FRAME = 33_333_333
 
 
 class Lifecycle:
@@ -43,21 +41,7 @@ class Lifecycle:
 
 def send_frames(h: Harness, frames: int, seed: int = 1) -> list[int]:
     """Publish a person's keypoints for `frames` frames; returns their stamps (outputs may or may not come)."""
-    scene = generate_scene(1, frames / 30.0 + 0.1, 30.0, seed=seed)
-    views = project_scene(scene, RIG, noise=None)
-    h.send_camera_info(RIG)
-    base = max(h.now_ns(), h.last_stamp + NS_PER_FRAME)
-    stamps = []
-    for t in range(frames):
-        stamp = base + t * NS_PER_FRAME
-        conf = [np.where(np.isfinite(v.keypoints[t]).all(-1), 0.9, 0.0) for v in views]
-        h.send_keypoints(tuple(keypoints_to_msg(stamp, f"cam{c}_optical_frame", views[c].keypoints[t], conf[c])
-                               for c in (0, 1)))
-        h.spin_for(0.05)
-        stamps.append(stamp)
-    h.last_stamp = stamps[-1]
-    h.spin_for(0.3)
-    return stamps
+    return h.send_person(RIG, frames, seed)
 
 
 def outputs(h: Harness, stamps: list[int], expected: int = 0) -> int:

@@ -21,32 +21,13 @@ from cvpose_ros.ros.conversions import skeletons_from_msg  # noqa: E402
 from cvpose_ros.ros.tf import TF_STATIC_QOS, _transform  # noqa: E402
 from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
-NS_PER_FRAME = 33_333_333
 RIG = make_rig("demo")
 
 
 def play(h: Harness, frames: int, seed: int = 1, confidence: float = 0.9, offset1_ns: int = 0) -> list:
     """One synthetic person for `frames` frames (camera 1 stamped `offset1_ns` later); the skeletons received per
     frame (None for a frame that produced none within a generous wait)."""
-    from cvpose_ros.ros.conversions import keypoints_to_msg
-
-    scene = generate_scene(1, frames / 30.0 + 0.1, 30.0, seed=seed)
-    views = project_scene(scene, RIG, noise=None)
-    h.send_camera_info(RIG)
-    base = max(h.now_ns(), h.last_stamp + NS_PER_FRAME)
-    stamps = []
-    for t in range(frames):
-        kp = tuple(v.keypoints[t] for v in views)
-        conf = tuple(np.where(np.isfinite(k).all(-1), confidence, 0.0) for k in kp)
-        stamp = base + t * NS_PER_FRAME
-        if offset1_ns:
-            h.send_keypoints((keypoints_to_msg(stamp, "cam0_optical_frame", kp[0], conf[0]),
-                              keypoints_to_msg(stamp + offset1_ns, "cam1_optical_frame", kp[1], conf[1])))
-            h.spin_for(0.03)
-        else:
-            h.frame(stamp, kp, conf, timeout_s=10.0)
-        stamps.append(stamp)
-        h.last_stamp = stamp + offset1_ns
+    stamps = h.send_person(RIG, frames, seed, confidence, offset1_ns, wait_each=not offset1_ns)
     if offset1_ns:  # pairs may or may not form: give every frame time, then look
         try:
             h.spin_until(lambda: all(h.skeletons_at(s) is not None for s in stamps), 3.0, "offset frames")
