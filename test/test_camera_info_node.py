@@ -112,16 +112,16 @@ def test_parameters_match_config_and_docs():
     repo = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((repo / "config" / "camera_info.yaml").read_text())
     params = config["/**/camera_info_publisher"]["ros__parameters"]
-    assert params == {name: default for name, (default, _) in PARAMETERS.items()}
+    assert params == {name: spec.default for name, spec in PARAMETERS.items()}
     for doc in ("README.md", "docs/calibration.md"):
         text = (repo / doc).read_text()
         assert all(f"| `{name}` |" in text for name in params), doc
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        from rclpy.exceptions import InvalidParameterValueException
+        from cvpose_ros.param_spec import ParameterError
 
-        with pytest.raises(InvalidParameterValueException, match="rate"):
+        with pytest.raises(ParameterError, match=r"rate must be in \[0.1, 1000.0\]"):
             CameraInfoNode(context=context, parameter_overrides=[Parameter("rate", value=0.0),
                                                                  Parameter("camera_info_file", value="x.yaml")])
     finally:

@@ -269,6 +269,11 @@ def test_parameters_are_validated(harness, tmp_path):
     assert detector.config.max_people == 1
     assert not detector.set_parameters([Parameter("backend", value="mediapipe")])[0].successful
     assert detector.set_parameters([Parameter("use_sim_time", value=True)])[0].successful  # rclpy's own
+    # the same parameter kit as the refiner: ranges and read-only flags in what `ros2 param describe` shows
+    confidence, backend = detector.describe_parameters(["min_confidence", "backend"])
+    assert (confidence.floating_point_range[0].from_value, confidence.floating_point_range[0].to_value) == (0.0, 1.0)
+    assert not confidence.read_only and backend.read_only and "restart" in backend.description
+    assert not detector.set_parameters([Parameter("max_people", value=-2)])[0].successful
     assert main(["detector_node", "--ros-args", "-p", "backend:=openpose"]) == 1
     assert main(["detector_node", "--ros-args", "-p", "decode_scale:=3"]) == 1
 

@@ -1,5 +1,6 @@
-"""Detector node settings: one table of parameters (name, default, description, runtime-changeable) and their
-validation. Kept free of rclpy so the checks are testable alone; the node declares exactly these parameters.
+"""Detector node settings: the typed `DetectorConfig`, its validation, and the node's parameter table `PARAMETERS`
+(`cvpose_ros.param_spec.ParamSpec`: default, description, range, read-only) in the same kit as the refiner's.
+Kept free of rclpy so the checks are testable alone; the node declares exactly these parameters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from cvpose_ros.detection.mediapipe_backend import DEFAULT_NUM_POSES
 from cvpose_ros.detection.onnx_backend import DEVICES, MODEL_TYPES
 from cvpose_ros.detection.postprocess import OUTPUT_LAYOUTS
 from cvpose_ros.detection.reduced_decode import DECODE_SCALES
+from cvpose_ros.param_spec import ParameterError, ParamSpec
 
 IMAGE_RELIABILITIES = ("best_effort", "reliable")
 
@@ -116,6 +118,14 @@ PARAMETER_DOCS: dict[str, str] = {
     "diagnostics_period": "seconds between /diagnostics messages",
 }
 RUNTIME_PARAMETERS = ("min_confidence", "max_people", "frame_id")  # may change while running; the rest are read-only
+# Inclusive numeric ranges, declared in the descriptors (`ros2 param describe`) and checked before `validate`.
+PARAMETER_RANGES: dict[str, tuple[float, float]] = {
+    "min_confidence": (0.0, 1.0), "max_people": (0, 1000), "decode_scale": (0, 8), "num_threads": (0, 1024),
+    "box_padding": (0.01, 100.0), "nms_iou": (0.0, 1.0), "mediapipe_window_aspect": (0.0, 100.0),
+    "track_max_age": (0, 1_000_000), "track_min_similarity": (0.0, 1.0), "track_id_start": (-1, 2**31 - 1),
+    "queue_depth": (1, 1000), "expected_rate": (0.0, 10_000.0), "min_received_fraction": (0.0, 1.0),
+    "diagnostics_period": (0.001, 3600.0),
+}
 
 
 def defaults() -> dict[str, Any]:
@@ -166,3 +176,22 @@ def validate(config: DetectorConfig) -> None:
     _require(0.0 <= config.min_received_fraction <= 1.0,
              f"min_received_fraction must be in [0, 1], got {config.min_received_fraction}")
     _require(config.diagnostics_period > 0, f"diagnostics_period must be > 0, got {config.diagnostics_period}")
+
+
+def config_from_values(values: dict[str, Any]) -> DetectorConfig:
+    """The validated settings from a complete name -> value dict; ParameterError names what is wrong."""
+    try:
+        return DetectorConfig(**values)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(str(exc)) from exc
+
+
+def _table() -> dict[str, ParamSpec]:
+    values = defaults()
+    if set(values) != set(PARAMETER_DOCS) or not set(PARAMETER_RANGES) <= set(values):
+        raise RuntimeError("detector parameter table out of sync with DetectorConfig")  # a developer error
+    return {name: ParamSpec(default, PARAMETER_DOCS[name], PARAMETER_RANGES.get(name),
+                            restart=name not in RUNTIME_PARAMETERS) for name, default in values.items()}
+
+
+PARAMETERS: dict[str, ParamSpec] = _table()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -18,15 +17,17 @@ from sensor_msgs.msg import CameraInfo
 
 from cvpose_ros.calibration import CalibrationError, read_camera_info_yaml
 from cvpose_ros.calibration.types import CalibratedCamera
+from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.ros.entry import run_node
+from cvpose_ros.ros.param_kit import LiveParameters
 
-# name -> (default, description); all read-only (the file is read once at start-up).
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "camera_info_file": ("", "camera_info YAML to publish (required)"),
-    "frame_id": ("", "header.frame_id; '' = '<camera_name>_optical_frame' from the file"),
-    "rate": (5.0, "messages per second, 0.1-1000"),
-}
 RATE_RANGE = (0.1, 1000.0)
+# All read-only: the file is read once at start-up.
+PARAMETERS: dict[str, ParamSpec] = {
+    "camera_info_file": ParamSpec("", "camera_info YAML to publish (required)", restart=True),
+    "frame_id": ParamSpec("", "header.frame_id; '' = '<camera_name>_optical_frame' from the file", restart=True),
+    "rate": ParamSpec(5.0, "messages per second", RATE_RANGE, restart=True),
+}
 CAMERA_INFO_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -43,24 +44,21 @@ def camera_info_msg(camera: CalibratedCamera, frame_id: str) -> CameraInfo:
     return msg
 
 
+def _checked(values: dict) -> dict:
+    if not values["camera_info_file"]:
+        raise ParameterError("parameter camera_info_file is required (a camera_info YAML, e.g. from cvpose-calib)")
+    return values
+
+
 class CameraInfoNode(Node):
     """Publishes one camera's calibration from a file at a fixed rate."""
 
     def __init__(self, name: str = "camera_info_publisher", **kwargs) -> None:
         super().__init__(name, **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            ranges = {"floating_point_range": [FloatingPointRange(from_value=RATE_RANGE[0], to_value=RATE_RANGE[1])]} \
-                if name == "rate" else {}
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True,
-                                                                      **ranges))
-        path = str(self.get_parameter("camera_info_file").value)
-        rate = float(self.get_parameter("rate").value)
-        if not path:
-            raise ValueError("parameter camera_info_file is required (a camera_info YAML, e.g. from cvpose-calib)")
-        if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
-            raise ValueError(f"rate must be in [{RATE_RANGE[0]:g}, {RATE_RANGE[1]:g}] Hz, got {rate}")
+        values = LiveParameters(self, PARAMETERS, _checked).settings
+        path, rate = values["camera_info_file"], values["rate"]
         camera = read_camera_info_yaml([path])[0]
-        frame_id = str(self.get_parameter("frame_id").value) or f"{camera.name}_optical_frame"
+        frame_id = values["frame_id"] or f"{camera.name}_optical_frame"
         self.msg = camera_info_msg(camera, frame_id)
         self.publisher = self.create_publisher(CameraInfo, "camera_info", CAMERA_INFO_QOS)
         self.create_timer(1.0 / rate, self._publish)

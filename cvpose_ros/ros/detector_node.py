@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from cvpose_ros_msgs.msg import Keypoints2D, PersonKeypoints2D
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -29,7 +28,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from cvpose_ros.detection import Detections, DetectorError, create_backend, finalize
-from cvpose_ros.detection.config import PARAMETER_DOCS, RUNTIME_PARAMETERS, DetectorConfig, defaults
+from cvpose_ros.detection.config import PARAMETERS, DetectorConfig, config_from_values
 from cvpose_ros.detection.image_conversion import ImageConversionError, ImageConverter
 from cvpose_ros.detection.input_monitor import OK, WARN, InputMonitor
 from cvpose_ros.detection.latest_slot import LatestSlot
@@ -37,6 +36,7 @@ from cvpose_ros.detection.reduced_decode import CompressedDecoder, DecodedImage,
 from cvpose_ros.detection.tracking import PersonTracker, first_id_for
 from cvpose_ros.ros.dds_profile import PROFILE_ENV
 from cvpose_ros.ros.entry import run_node
+from cvpose_ros.ros.param_kit import LiveParameters
 
 WARN_THROTTLE_S = 5.0
 LOSS_WINDOW_S = 5.0  # sliding window of the received-fraction figures on /diagnostics
@@ -64,10 +64,8 @@ class DetectorNode(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("detector", **node_kwargs)
-        for name, default in defaults().items():
-            self.declare_parameter(name, default, ParameterDescriptor(
-                description=PARAMETER_DOCS[name], read_only=name not in RUNTIME_PARAMETERS))
-        self.config = DetectorConfig(**{name: self.get_parameter(name).value for name in defaults()})
+        self.parameters = LiveParameters(self, PARAMETERS, config_from_values, self._on_parameters)
+        self.config: DetectorConfig = self.parameters.settings
         self.backend = create_backend(self.config.backend, **self.config.backend_options())
         self.converter = ImageConverter(self.config.use_cv_bridge)
         self.decoder = CompressedDecoder(self.config.decode_scale, self.backend.max_input_reduction,
@@ -79,7 +77,6 @@ class DetectorNode(Node):
         self._slot: LatestSlot[tuple] = LatestSlot()
         self._warned: dict[str, float] = {}  # report kind -> when it was last logged
         self._logged_decode: tuple[int, int, int] | None = None  # (width, height, factor) last logged
-        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.image_qos = QoSProfile(depth=self.config.queue_depth, history=HistoryPolicy.KEEP_LAST,
                                     reliability=RELIABILITY[self.config.image_reliability],
@@ -117,17 +114,9 @@ class DetectorNode(Node):
         return PersonTracker(**self.config.tracker_options(), first_id=self._first_track_id)
 
     # -- parameters ------------------------------------------------------------------------------------------------
-    def _on_set_parameters(self, params) -> SetParametersResult:
-        updates = {p.name: p.value for p in params if p.name in self.config.__dict__}  # others: rclpy's own
-        read_only = sorted(set(updates) - set(RUNTIME_PARAMETERS))
-        if read_only:
-            return SetParametersResult(successful=False, reason=f"{read_only} are read-only; restart the node")
-        try:
-            merged = DetectorConfig(**{**self.config.__dict__, **updates})
-        except (ValueError, TypeError) as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
-        self.config = merged
-        return SetParametersResult(successful=True)
+    def _on_parameters(self, _old: DetectorConfig, new: DetectorConfig) -> None:
+        """A live change accepted by the kit (min_confidence, max_people, frame_id; the rest are read-only)."""
+        self.config = new
 
     # -- frames: received on the executor thread, detected on the worker --------------------------------------
     def _on_image(self, msg: Image) -> None:

@@ -1,9 +1,7 @@
-"""Node parameters: one kit for declaring, validating and live-updating them, and the refiner node's table.
+"""The refiner node's parameters: its table, their validation into `RefinerParams`, and how the node declares them.
 
-`ParamSpec` describes one parameter (default, description, numeric range, whether a change needs a restart);
-`LiveParameters` declares a table of them on a node with full descriptors (so `ros2 param describe` shows the
-range and read-only flag), validates the start-up values and every later `ros2 param set` with the same function,
-refuses an invalid set with the reason, and hands each accepted change to the node to apply live.
+The kit every node uses is in `cvpose_ros.param_spec` (`ParamSpec`, `coerce_types`, `ParameterError`: no rclpy)
+and `cvpose_ros.ros.param_kit` (`LiveParameters`, `descriptor`); they are re-exported here.
 
 `PARAMETERS` is the refiner node's table and the single source of truth: `config/refiner.yaml` and the tables in
 README.md and docs/refiner_node.md list the same entries, and a test keeps them in sync.
@@ -12,14 +10,12 @@ README.md and docs/refiner_node.md list the same entries, and a test keeps them 
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any
 
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 
@@ -27,24 +23,19 @@ from cvpose_ros.camera import RigidTransform
 from cvpose_ros.frame_ids import FrameIdRules
 from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.backend import RUNTIMES
+from cvpose_ros.param_spec import ParameterError, ParamSpec
+from cvpose_ros.param_spec import coerce_types as coerce_spec_types
+from cvpose_ros.ros.param_kit import LiveParameters, descriptor
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
+
+__all__ = ["PARAMETERS", "LiveParameters", "ParameterError", "ParamSpec", "RefinerParams", "camera_parameters",
+           "coerce_types", "descriptor", "read_parameters", "refiner_parameters", "validate"]
 
 EXTRINSICS_SOURCES = ("parameters", "camera_info", "tf")
 MAX_CAMERAS = 16
 CAMERA_FIELDS = ("frame_id", "translation", "rotation")  # camera i's parameters are cam<i>.<field>
-RESTART_NOTE = " Read-only: a change needs a restart."
 NAMESPACE_FIELD = "{ns}"  # in tf_prefix / diagnostics_name: the node's namespace without the leading '/', plus '/'
-
-
-class ParamSpec(NamedTuple):
-    """One parameter: default (its type is the parameter's type), description, inclusive numeric range, and
-    `restart=True` when the node reads it only at start-up (declared read-only)."""
-
-    default: Any
-    description: str
-    range: tuple[float, float] | None = None
-    restart: bool = False
 
 
 P = ParamSpec
@@ -162,93 +153,9 @@ def camera_parameters(count: int) -> dict[str, ParamSpec]:
 PARAMETERS = {name: spec if isinstance(spec, ParamSpec) else ParamSpec(*spec) for name, spec in PARAMETERS.items()}
 
 
-class ParameterError(ValueError):
-    """An invalid parameter value (at start-up: the node does not start; later: the set is refused)."""
-
-
-def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:
-    """The descriptor `ros2 param describe` shows: description, read-only flag and numeric range.
-
-    Typing is dynamic so that YAML like `sync_slop: 0` or `translation: [0, 0, 1]` is accepted; `coerce_types`
-    then checks each value against its default's type with a clear message.
-    """
-    desc = ParameterDescriptor(name=name, description=spec.description + (RESTART_NOTE if spec.restart else ""),
-                               read_only=spec.restart, dynamic_typing=True)
-    if spec.range is not None and isinstance(spec.default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]),
-                                                        to_value=float(spec.range[1]), step=0.0)]
-    elif spec.range is not None and isinstance(spec.default, int) and not isinstance(spec.default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
-    return desc
-
-
 def coerce_types(values: Mapping[str, Any], specs: Mapping[str, ParamSpec] = PARAMETERS) -> dict[str, Any]:
-    """Values converted to the type of their default (int -> float, int lists -> float lists) and checked against
-    their range; ParameterError names the parameter when a value has the wrong type or is out of range."""
-    out = {}
-    for name, value in values.items():
-        default = specs[name].default
-        kind = type(default)
-        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-            out[name] = float(value)
-        elif kind is int and isinstance(value, int) and not isinstance(value, bool):
-            out[name] = value
-        elif kind is list and default and isinstance(default[0], str) and isinstance(value, list | tuple) and all(
-                isinstance(v, str) for v in value):
-            out[name] = [str(v) for v in value]
-        elif kind is list and not (default and isinstance(default[0], str)) and isinstance(value, list | tuple) and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-            out[name] = [float(v) for v in value]
-        elif kind in (bool, str) and isinstance(value, kind):
-            out[name] = value
-        else:
-            raise ParameterError(f"parameter {name} must be {kind.__name__} (like {default!r}), got {value!r}")
-        bounds = specs[name].range
-        if bounds is not None and not (math.isfinite(out[name]) and bounds[0] <= out[name] <= bounds[1]):
-            raise ParameterError(f"parameter {name} must be in [{bounds[0]}, {bounds[1]}], got {value!r}")
-    return out
-
-
-T = TypeVar("T")
-
-
-class LiveParameters(Generic[T]):
-    """A node's parameter table, declared with descriptors and kept valid for the node's whole life.
-
-    `build` turns a complete name -> value dict (types already coerced) into the node's settings object or raises
-    ParameterError; it runs at start-up and again on every set, on the values the set would produce. `apply`
-    (optional) receives (old, new) settings after an accepted set, so the node switches live.
-    """
-
-    def __init__(self, node: Node, specs: Mapping[str, ParamSpec], build: Callable[[dict[str, Any]], T],
-                 apply: Callable[[T, T], None] | None = None) -> None:
-        self._node, self._specs, self._build, self._apply = node, dict(specs), build, apply
-        for name, spec in self._specs.items():
-            if node.has_parameter(name):  # declared ahead (refiner_parameters reads `cameras` first)
-                continue
-            try:
-                node.declare_parameter(name, spec.default, descriptor(name, spec))
-            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
-                bounds = f" must be in [{spec.range[0]}, {spec.range[1]}]" if spec.range else ""
-                raise ParameterError(f"parameter {name}{bounds}: {exc.args[0]}") from exc
-        self.values = coerce_types({name: node.get_parameter(name).value for name in self._specs}, self._specs)
-        self.settings: T = build(self.values)
-        node.add_on_set_parameters_callback(self._on_set)
-
-    def _on_set(self, parameters: list) -> SetParametersResult:
-        changes = {p.name: p.value for p in parameters if p.name in self._specs}
-        if not changes:  # e.g. use_sim_time: rclpy's own
-            return SetParametersResult(successful=True)
-        try:
-            values = {**self.values, **coerce_types(changes, self._specs)}
-            settings = self._build(values)
-        except ParameterError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
-        old, self.values, self.settings = self.settings, values, settings
-        if self._apply is not None:
-            self._apply(old, settings)
-        self._node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
-        return SetParametersResult(successful=True)
+    """`cvpose_ros.param_spec.coerce_types` against the refiner's table unless `specs` is given."""
+    return coerce_spec_types(values, specs)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
 from cvpose_ros import synthetic
+from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_to_msg
 from cvpose_ros.ros.entry import run_node
-from cvpose_ros.ros.params import LiveParameters, ParameterError, ParamSpec
+from cvpose_ros.ros.param_kit import LiveParameters
 from cvpose_ros.ros.tf import TF_STATIC_QOS, static_camera_transforms
 from cvpose_ros.skeleton import LAYOUTS
 
