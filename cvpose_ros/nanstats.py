@@ -15,6 +15,6 @@ def nanmedian_last(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     ordered = np.sort(values, axis=-1)  # NaN sort last
     count = (~np.isnan(values)).sum(axis=-1, keepdims=True)
-    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-1)
-    high = np.take_along_axis(ordered, count // 2 - (count == 0), axis=-1)
-    return np.where(count > 0, (low + high) / 2, np.nan)[..., 0]
+    middle = np.concatenate([np.maximum(count - 1, 0) // 2, count // 2 - (count == 0)], axis=-1)
+    both = np.take_along_axis(ordered, middle, axis=-1)  # the two middle values in one gather
+    return np.where(count[..., 0] > 0, (both[..., 0] + both[..., 1]) / 2, np.nan)

@@ -15,6 +15,7 @@ left-right axes is impossible), then the tracked person's previous 3D pose, then
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -42,8 +43,10 @@ class SwapGroups:
     members: np.ndarray     # (G, K) joints of each group, padded with -1
 
 
+@functools.lru_cache(maxsize=32)
 def swap_groups(layout: Layout) -> SwapGroups:
-    """The layout's swap groups plus one for mirrored joints no group covers, so all groups flipped = body flip."""
+    """The layout's swap groups plus one for mirrored joints no group covers, so all groups flipped = body flip.
+    Cached per layout (it is built on every matched frame); the arrays are shared and must not be modified."""
     flip = layout.flip_permutation()
     groups = [tuple(zip(left, right, strict=True)) for left, right in layout.swap_groups]
     covered = {j for g in groups for pair in g for j in pair}
