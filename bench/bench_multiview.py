@@ -1,7 +1,7 @@
 """More cameras than two: N-view triangulation against the best camera pair, in accuracy and in time.
 
 Run: ``python bench/bench_multiview.py [--people 3] [--seconds 6] [--noise detector] [--json out.json]
-[--pipeline-seconds 3] [--calibration Calib.qca.txt --keypoints detections.npz]``.
+[--pipeline-seconds 3] [--latency-people 1 5] [--profile] [--calibration Calib.qca.txt --keypoints detections.npz]``.
 
 Synthetic: four cameras in the corners of the demo room, procedural people, one detector error stream per camera.
 Every pair, every triple and all four cameras triangulate the same frames (`cvpose_ros.multiview`); MPJPE against
@@ -11,6 +11,10 @@ Pipeline: the refiner node's own per-frame work (`SkeletonPipeline`: validation,
 on the packaged weights with one CPU thread, guard, ids) with the first 2, 3 and 4 of the corner cameras, on the
 same frames: MPJPE of the refined output and CPU time per frame as a ratio to two cameras (two cameras run the
 two-view path, three and four `process_views`).
+Latency (`--latency-people`): the same per-frame work with 2, 3 and 4 cameras, triangulation only and refined, at
+each people count; the three camera counts run in turn, repeated, best CPU time of the repeats per row (steadier on
+a busy machine than one pass each); printed against two cameras and against the linear bound N/2. `--profile`
+prints the top functions of the 4-camera triangulation path (cProfile).
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
 format); with no truth, each camera in turn is held out and the others' triangulations are scored by their
 reprojection error in it (a view they did not use); the same for the node's pipeline (the other cameras through
@@ -119,6 +123,51 @@ def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: boo
     return out
 
 
+def latency_run(people: int, seconds: float, noise: str, seed: int, refine: bool, repeats: int = 5,
+                profile: bool = False) -> dict:
+    """Best CPU ms per frame (over `repeats` interleaved passes) of `SkeletonPipeline` with 2, 3 and 4 corner
+    cameras on the same frames (two cameras: the two-view path, as the node runs it)."""
+    import cProfile
+    import pstats
+
+    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.refiner import LayoutRefiners
+
+    scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
+    rig = synthetic.corner_rig(4, ROOM)
+    views = synthetic.project_scene(scene, rig, noise, seed)
+    inputs = [[_view_input(v, t) for v in views] for t in range(scene.num_frames)]
+    c0 = rig.cameras[0].cam_from_world
+    pair = CameraSetup(rig.cameras[0].model, rig.cameras[1].model, rig.cam1_from_cam0)
+    refiner = LayoutRefiners([], "cpu", num_threads=1) if refine else None
+    passes = {}
+    for count in (2, 3, 4):
+        cams = rig.cameras[:count]
+        setup = RigSetup(tuple(c.model for c in cams), tuple(c.cam_from_world.compose(c0.inverse()) for c in cams))
+        pipe = SkeletonPipeline(refiner)
+
+        def one_pass(p: SkeletonPipeline = pipe, s: RigSetup = setup, n: int = count) -> None:
+            for frame in inputs:
+                if n == 2:
+                    p.process(pair, frame[0], frame[1])
+                else:
+                    p.process_views(s, frame[:n])
+        passes[count] = one_pass
+    best = dict.fromkeys(passes, np.inf)
+    for _ in range(repeats):
+        for count, one_pass in passes.items():
+            start = time.process_time()
+            one_pass()
+            best[count] = min(best[count], (time.process_time() - start) / scene.num_frames * 1e3)
+    if profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        passes[4]()
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    return {f"{count} cameras": {"views": count, "ms_per_frame": ms} for count, ms in best.items()}
+
+
 def _recording(calibration: Path, keypoints: Path) -> tuple[list, np.ndarray, np.ndarray]:
     """The recording's cameras and its detections (V, T, J, 2) / (V, T, J), aligned by the estimated frame lags."""
     cameras = read_calibration([calibration])
@@ -203,22 +252,39 @@ def main() -> None:
     p.add_argument("--noise", default="detector")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pipeline-seconds", type=float, default=3.0, help="scene length of the pipeline rows; 0 = skip")
+    p.add_argument("--latency-people", type=int, nargs="*", default=[], help="people counts of the latency rows")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved passes per latency row (best kept)")
+    p.add_argument("--profile", action="store_true", help="cProfile the 4-camera latency path")
+    p.add_argument("--synthetic", type=int, default=1, help="0 = skip the synthetic accuracy rows")
     p.add_argument("--calibration", type=Path)
     p.add_argument("--keypoints", type=Path)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}")
-    report: dict = {"synthetic": synthetic_run(args.people, args.seconds, args.noise, args.seed)}
-    rows = report["synthetic"]
-    pairs = {k: v for k, v in rows.items() if v["views"] == 2}
-    best_pair = min(pairs, key=lambda k: pairs[k]["mpjpe_mm"])
-    base_time = float(np.mean([v["seconds"] for v in pairs.values()]))
-    print(f"synthetic: 4 corner cameras, {args.people} people, {args.seconds:g} s, noise {args.noise}; "
-          f"best pair {best_pair} ({pairs[best_pair]['mpjpe_mm']:.1f} mm)")
-    print(f"{'cameras':<14} {'MPJPE mm':>9} {'/ best pair':>12} {'time / pair':>12}")
-    for key, row in rows.items():
-        print(f"{key:<14} {row['mpjpe_mm']:9.1f} {row['mpjpe_mm'] / pairs[best_pair]['mpjpe_mm']:12.2f} "
-              f"{row['seconds'] / base_time:12.2f}")
+    report: dict = {}
+    if args.synthetic:
+        report["synthetic"] = rows = synthetic_run(args.people, args.seconds, args.noise, args.seed)
+        pairs = {k: v for k, v in rows.items() if v["views"] == 2}
+        best_pair = min(pairs, key=lambda k: pairs[k]["mpjpe_mm"])
+        base_time = float(np.mean([v["seconds"] for v in pairs.values()]))
+        print(f"synthetic: 4 corner cameras, {args.people} people, {args.seconds:g} s, noise {args.noise}; "
+              f"best pair {best_pair} ({pairs[best_pair]['mpjpe_mm']:.1f} mm)")
+        print(f"{'cameras':<14} {'MPJPE mm':>9} {'/ best pair':>12} {'time / pair':>12}")
+        for key, row in rows.items():
+            print(f"{key:<14} {row['mpjpe_mm']:9.1f} {row['mpjpe_mm'] / pairs[best_pair]['mpjpe_mm']:12.2f} "
+                  f"{row['seconds'] / base_time:12.2f}")
+    for people in args.latency_people:
+        print(f"latency, {people} people (best CPU ms per frame of {args.repeats} interleaved passes):")
+        print(f"{'cameras':<12} {'path':<14} {'ms/frame':>9} {'/ 2 cams':>9} {'/ (N/2)':>8}")
+        for refine in (False, True):
+            rows = latency_run(people, args.pipeline_seconds or 2.0, args.noise, args.seed, refine, args.repeats,
+                               args.profile and not refine)
+            report[f"latency_{people}_{'refined' if refine else 'triangulation'}"] = rows
+            two = rows["2 cameras"]["ms_per_frame"]
+            for key, row in rows.items():
+                ratio = row["ms_per_frame"] / two
+                print(f"{key:<12} {'refined' if refine else 'triangulation':<14} {row['ms_per_frame']:9.2f} "
+                      f"{ratio:9.2f} {ratio / (row['views'] / 2):8.2f}", flush=True)
     if args.pipeline_seconds > 0:
         print(f"pipeline (SkeletonPipeline, CPU time per frame; {args.people} people, {args.pipeline_seconds:g} s):")
         print(f"{'cameras':<12} {'path':<14} {'MPJPE mm':>9} {'ms/frame':>9} {'time / 2 cams':>14} {'/ cams/2':>9}")

@@ -101,6 +101,7 @@ class CrossViewMatch:
     id_disagreements: int = 0  # equal track ids the geometry did not match
     flips0: np.ndarray | None = None  # (M, G) swap groups of view 0 mirrored (None when nothing matched)
     flips1: np.ndarray | None = None  # (M, G) the same for view 1
+    points: np.ndarray | None = None  # (M, J, 3) two-view midpoints in camera 0's frame, output labels, NaN dropped
 
     @classmethod
     def empty(cls, num_joints: int) -> CrossViewMatch:
@@ -330,6 +331,8 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
         out_kp0, out_kp1 = np.where(bad[..., None], np.nan, out_kp0), np.where(bad[..., None], np.nan, out_kp1)
         out_c0, out_c1 = np.where(bad, 0.0, out_c0), np.where(bad, 0.0, out_c1)
     swapped = np.stack([fix0.any(axis=1), fix1.any(axis=1)], axis=1)
+    kept = np.isfinite(out_kp0).all(axis=-1) & np.isfinite(out_kp1).all(axis=-1)
+    points = np.where(kept[..., None], mirror_groups(points, groups, fix0), np.nan)
     return CrossViewMatch(m0, m1, out_kp0, out_c0, out_kp1, out_c1, cost[rows], swapped, int(swapped.sum()),
-                          dropped, disagreements, fix0, fix1)
+                          dropped, disagreements, fix0, fix1, points)
 

@@ -15,7 +15,6 @@ import numpy as np
 from cvpose_ros.calibration.types import CalibratedCamera
 from cvpose_ros.camera import projection_matrix
 from cvpose_ros.nanstats import nanmedian_last
-from cvpose_ros.triangulation import triangulate_dlt
 
 # Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
 # both this many pixels and `OUTLIER_FACTOR` x their median residual. It needs `OUTLIER_MIN_VIEWS` views of the
@@ -39,26 +38,58 @@ def _rays(cameras: Sequence[CalibratedCamera], pix: np.ndarray) -> np.ndarray:
     return np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, pix, strict=True)])
 
 
-def _dlt(cameras: Sequence[CalibratedCamera], rays: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """DLT of rays (V, ..., J, 2) with weights (V, ..., J)."""
-    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])  # (V, 3, 4)
-    return triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2))
+def _projections(cameras: Sequence[CalibratedCamera]) -> np.ndarray:
+    """(V, 3, 4) [R | t] of every camera for normalised coordinates."""
+    return np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])
 
 
-def _leave_one_out(cameras: Sequence[CalibratedCamera], rays: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """(V, ..., J, 3): each joint triangulated without each view in turn, from the DLT's own weighted, row-normalised
-    equations (as `triangulate_dlt` builds them) but solved as linear least squares with w = 1: the 4x4 normal
-    matrix of all views minus the left-out view's, a 3x3 solve in closed form. No per-subset SVD, so the cost stays
-    linear in views; it only decides which view to drop (the points returned come from the DLT)."""
-    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])       # (V, 3, 4)
-    proj = proj.reshape(proj.shape[:1] + (1,) * (rays.ndim - 2) + proj.shape[1:])     # (V, 1.., 1, 3, 4)
+def _system(proj: np.ndarray, rays: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The DLT rows of every view and joint, built once per frame: (V, ..., J, 2, 4) rows `x P[2] - P[0]`,
+    `y P[2] - P[1]`, each divided by the norm of its first three entries (as `triangulate_dlt` scales them, so the
+    solution does not depend on the frame), unweighted; and (V, ..., J) which observations are usable."""
     observed = np.isfinite(rays).all(axis=-1) & (conf > 0)
     xy = np.where(observed[..., None], rays, 0.0)
-    rows = np.stack([xy[..., 0:1] * proj[..., 2, :] - proj[..., 0, :],
-                     xy[..., 1:2] * proj[..., 2, :] - proj[..., 1, :]], axis=-2)         # (V, ..., J, 2, 4)
+    p = proj.reshape(proj.shape[:1] + (1,) * (rays.ndim - 2) + proj.shape[1:])        # (V, 1.., 1, 3, 4)
+    rows = np.stack([xy[..., 0:1] * p[..., 2, :] - p[..., 0, :], xy[..., 1:2] * p[..., 2, :] - p[..., 1, :]],
+                    axis=-2)
     norms = np.linalg.norm(rows[..., :3], axis=-1, keepdims=True)
-    rows = rows * (np.where(observed, conf, 0.0)[..., None, None] / np.where(norms > 0, norms, 1.0))
-    normal = np.einsum("...ri,...rj->...ij", rows, rows)                                # (V, ..., J, 4, 4)
+    return rows / np.where(norms > 0, norms, 1.0), observed
+
+
+def _solve(rows: np.ndarray, weights: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Weighted DLT of rows (V, ..., J, 2, 4) with weights (V, ..., J): (..., J, 3), one batched SVD; the same
+    solution as `triangulate_dlt` on the same observations. NaN with fewer than two weighted views."""
+    used = observed & (weights > 0)
+    weighted = rows * np.where(used, weights, 0.0)[..., None, None]
+    system = np.moveaxis(weighted, 0, -3)                                             # (..., J, V, 2, 4)
+    system = system.reshape(system.shape[:-3] + (-1, 4))
+    homogeneous = np.linalg.svd(system, full_matrices=False)[2][..., -1, :]
+    w = homogeneous[..., 3:4]
+    ok = (used.sum(axis=0) >= 2)[..., None] & (np.abs(w) > 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, homogeneous[..., :3] / np.where(ok, w, 1.0), np.nan)
+
+
+def _plane_residual(proj: np.ndarray, rays: np.ndarray, points: np.ndarray, focal: np.ndarray) -> np.ndarray:
+    """(V, ..., J) distance between each view's undistorted ray and the projection of `points` (..., J, 3) (or one
+    point set per view, (V, ..., J, 3)), in pixels of the undistorted image (normalised x the focal lengths):
+    the reprojection error up to the lens's local stretch, without a trip through the lens model. NaN where the
+    ray or point is missing; inf where the point lies behind the camera."""
+    p = proj.reshape(proj.shape[:1] + (1,) * (rays.ndim - 2) + proj.shape[1:])        # (V, 1.., 1, 3, 4)
+    cam = np.einsum("...ij,...j->...i", p[..., :3], points) + p[..., 3]             # (V, ..., J, 3)
+    f = focal.reshape(focal.shape[:1] + (1,) * (rays.ndim - 2) + focal.shape[1:])  # (V, 1.., 1, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.linalg.norm((cam[..., :2] / cam[..., 2:3] - rays) * f, axis=-1)
+        return np.where(cam[..., 2] > 0, error, np.where(np.isnan(error), np.nan, np.inf))
+
+
+def _leave_one_out(rows: np.ndarray, conf: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(V, ..., J, 3): each joint triangulated without each view in turn, from the DLT's own weighted, row-normalised
+    equations but solved as linear least squares with w = 1: the 4x4 normal matrix of all views minus the left-out
+    view's, a 3x3 solve in closed form. No per-subset SVD, so the cost stays linear in views; it only decides which
+    view to drop (the points returned come from the DLT)."""
+    weighted = rows * np.where(observed, conf, 0.0)[..., None, None]
+    normal = np.einsum("...ri,...rj->...ij", weighted, weighted)                        # (V, ..., J, 4, 4)
     loo = normal.sum(axis=0)[None] - normal
     c0, c1, c2, b = loo[..., :3, 0], loo[..., :3, 1], loo[..., :3, 2], -loo[..., :3, 3]
     c12, c20, c01 = np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)
@@ -76,33 +107,38 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn (all
     leave-one-out solves in one batch, `_leave_one_out`); the view that disagrees most with the others' point is
     left out of that joint when its residual there exceeds max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other
-    views' median residual). One view per joint at most.
+    views' median residual). One view per joint at most. Residuals are measured in the undistorted image
+    (`_plane_residual`); the DLT rows are built once and only joints that lost a view are solved again.
     """
     pix, conf = _masked(pixels, confidence, min_confidence)
     if len(cameras) != pix.shape[0]:
         raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
     rays = _rays(cameras, pix)
-    points = _dlt(cameras, rays, conf)
+    proj = _projections(cameras)
+    rows, observed = _system(proj, rays, conf)
+    points = _solve(rows, conf, observed)
     if not reject_outliers or len(cameras) < OUTLIER_MIN_VIEWS:
         return points
     views = len(cameras)
-    seen = conf > 0
+    focal = np.stack([np.diag(cam.model.K)[:2] for cam in cameras])
     view_axis = np.arange(views).reshape((-1,) + (1,) * (conf.ndim - 1))
-    without = _leave_one_out(cameras, rays, conf)                                    # (V left out, ..., J, 3)
-    # error[k, v]: residual in view v of the point triangulated without view k (one projection call per camera)
-    error = np.swapaxes(np.linalg.norm(pix[:, None] - project_views(cameras, without), axis=-1), 0, 1)
-    others_seen = seen[None] & (view_axis[None] != view_axis[:, None])               # (V, V, ..., J)
+    without = _leave_one_out(rows, conf, observed)                                    # (V left out, ..., J, 3)
+    # error[k, v]: residual in view v of the point triangulated without view k
+    error = _plane_residual(proj, rays, without[:, None], focal)                     # (V, V, ..., J)
+    others_seen = observed[None] & (view_axis[None] != view_axis[:, None])            # (V, V, ..., J)
     # joints no other view sees: NaN level, never dropped
     level = nanmedian_last(np.moveaxis(np.where(others_seen, error, np.nan), 1, -1))  # (V, ..., J)
-    threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.nan_to_num(level, nan=np.inf))
+    threshold = np.maximum(OUTLIER_MIN_PX, OUTLIER_FACTOR * np.where(np.isnan(level), np.inf, level))
     own = np.take_along_axis(error, view_axis[:, None], axis=1)[:, 0]                 # (V, ..., J) error[k, k]
-    excess = np.where(seen & (seen.sum(axis=0) >= OUTLIER_MIN_VIEWS), own - threshold, -np.inf)
+    excess = np.where(observed & (observed.sum(axis=0) >= OUTLIER_MIN_VIEWS), own - threshold, -np.inf)
     worst = np.argmax(excess, axis=0)
     drop = np.take_along_axis(excess, worst[None], axis=0)[0] > 0
     if not drop.any():
         return points
-    conf = np.where(drop[None] & (view_axis == worst[None]), 0.0, conf)
-    return _dlt(cameras, rays, conf)
+    kept = np.where(drop[None] & (view_axis == worst[None]), 0.0, conf)
+    points = points.copy()
+    points[drop] = _solve(rows[:, drop], kept[:, drop], observed[:, drop])
+    return points
 
 
 def project_views(cameras: Sequence[CalibratedCamera], points_world: np.ndarray) -> np.ndarray:

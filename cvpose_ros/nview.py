@@ -23,13 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from cvpose_ros.calibration.types import CalibratedCamera
 from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.cross_view import MatchConfig, match_views
+from cvpose_ros.cross_view import MatchConfig, match_views, person_size_px
 from cvpose_ros.multiview import residuals, triangulate_views
+from cvpose_ros.nanstats import nanmedian_last
 from cvpose_ros.skeleton import Layout
-from cvpose_ros.swap_repair import mirror_groups, swap_groups
+from cvpose_ros.swap_repair import flip_decisions, group_mask, mirror_groups, swap_groups
 
 
 @dataclass
@@ -52,13 +54,89 @@ def _empty_groups(views: int, joints: int) -> PersonGroups:
     return PersonGroups(np.zeros((0, views), np.int64), np.zeros((views, 0, joints, 2)), np.zeros((views, 0, joints)))
 
 
+# A further view's person joins a group when the median distance between their keypoints and the group's two-view
+# pose projected into that view is at most this many times `MatchConfig.gate` (`lone_gate` for one group and one
+# person) of the person's size: the projected pose carries the first pair's triangulation error, which a two-view
+# residual (the gate's measure) halves.
+PROJECTION_GATE_FACTOR = 2.0
+
+
+@dataclass
+class _Projected:
+    """People of one further view assigned to groups by projection."""
+
+    groups: np.ndarray     # (M,) group index
+    people: np.ndarray     # (M,) index into the view's free people
+    pixels: np.ndarray     # (M, J, 2) in the group's labels, bad joints NaN
+    confidence: np.ndarray  # (M, J)
+    flips: np.ndarray      # (M, G) the view's groups mirrored to reach the group's labels
+    decided: np.ndarray    # (M, G) the view tells either way (its vote counts)
+    dropped: int
+
+
+def assign_by_projection(projected: np.ndarray, pixels: np.ndarray, confidence: np.ndarray,
+                         layout: Layout, config: MatchConfig) -> _Projected:
+    """Assign the people of one view (pixels (Q, J, 2), confidence (Q, J)) to S already triangulated people whose
+    poses projected into this view are `projected` (S, J, 2; NaN where unknown): per pair the median distance over
+    joints, each swap group taken as is or mirrored (`flip_decisions`), over the person's size; optimal one-to-one
+    assignment under the gate; joints far above the person's level dropped as in the two-view matcher. One
+    projection and a (S, Q) distance table instead of a two-view match with its own triangulation and swap repair.
+    """
+    groups = swap_groups(layout)
+    s, q, joints = projected.shape[0], pixels.shape[0], layout.num_joints
+    empty = _Projected(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, joints, 2)),
+                       np.zeros((0, joints)), np.zeros((0, groups.count), bool), np.zeros((0, groups.count), bool), 0)
+    if s == 0 or q == 0:
+        return empty
+    usable = np.isfinite(pixels).all(-1) & (confidence >= config.min_confidence) & (confidence > 0)
+    pix = np.where(usable[..., None], pixels, np.nan)
+    size = np.maximum(person_size_px(pix), config.min_size_px)                     # (Q,)
+    same = np.linalg.norm(pix[None] - projected[:, None], axis=-1)                 # (S, Q, J)
+    mirror = np.linalg.norm(pix[None][:, :, groups.flip] - projected[:, None], axis=-1)
+    scale = np.broadcast_to(size[None], (s, q))
+    if config.repair_swaps:
+        flipped, decided, _ = flip_decisions(same, mirror, scale, groups)
+    else:
+        flipped = decided = np.zeros((s, q, groups.count), dtype=bool)
+    residual = np.where(group_mask(groups, flipped), mirror, same)                 # (S, Q, J) in the group's labels
+    enough = np.isfinite(residual).sum(axis=-1) >= config.min_common_joints
+    cost = np.where(enough, nanmedian_last(residual) / scale, np.inf)
+    gate = PROJECTION_GATE_FACTOR * (config.lone_gate if s == 1 and q == 1 else config.gate)
+    rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, 1e9))
+    good = cost[rows, cols] <= gate
+    rows, cols = rows[good], cols[good]
+    if rows.size == 0:
+        return empty
+    flips = flipped[rows, cols]
+    out_pix = mirror_groups(pix[cols], groups, flips)
+    out_conf = mirror_groups(np.where(usable, confidence, 0.0)[cols, :, None], groups, flips)[..., 0]
+    dropped = 0
+    if config.drop_bad_joints:
+        res = residual[rows, cols]
+        limit = np.maximum(config.bad_joint_factor * nanmedian_last(res)[:, None],
+                           config.bad_joint_floor * size[cols][:, None])
+        with np.errstate(invalid="ignore"):
+            bad = res > limit
+        dropped = int(bad.sum())
+        out_pix, out_conf = np.where(bad[..., None], np.nan, out_pix), np.where(bad, 0.0, out_conf)
+    return _Projected(rows.astype(np.int64), cols.astype(np.int64), out_pix, out_conf, flips, decided[rows, cols],
+                      dropped)
+
+
 def group_views(models: Sequence[CameraModel], cam_from_cam0: Sequence[RigidTransform],
                 pixels: Sequence[np.ndarray], confidence: Sequence[np.ndarray], track_ids: Sequence[np.ndarray],
                 layout: Layout, config: MatchConfig | None = None, previous: np.ndarray | None = None,
                 track_gate_m: float = 0.5) -> PersonGroups:
     """Person groups of V views (pixels (P_v, J, 2), confidence (P_v, J), track ids (P_v,) per view; a view with no
     people has P_v = 0). `cam_from_cam0[v]` maps camera 0's frame into camera v's (identity for v = 0);
-    `previous` (K, J, 3): last frame's tracked poses in camera 0's frame (they settle left/right ties)."""
+    `previous` (K, J, 3): last frame's tracked poses in camera 0's frame (they settle left/right ties).
+
+    For each anchor view in turn (camera 0 first): the anchor's free people are matched with the first later view
+    that has free people by the two-view matcher, which triangulates them; every further view's free people are
+    assigned to those people by projection (`assign_by_projection`). Only anchor people still alone after that are
+    matched two-view against a further view's people still free, so with everyone seen by every camera a frame costs
+    one two-view match plus one cheap assignment per further camera.
+    """
     config = config or MatchConfig()
     views, joints = len(models), layout.num_joints
     groups = swap_groups(layout)
@@ -74,46 +152,57 @@ def group_views(models: Sequence[CameraModel], cam_from_cam0: Sequence[RigidTran
         members[:, anchor] = free_a
         pix = np.full((views, n, joints, 2), np.nan)
         conf = np.zeros((views, n, joints))
-        relative = np.zeros((views, n, groups.count), dtype=bool)  # each view's flips relative to the anchor's
-        votes = np.zeros((n, groups.count))                        # +1: a pair says the anchor's group is swapped
-        best_cost, best_flip = np.full(n, np.inf), np.zeros((n, groups.count), dtype=bool)
+        points = np.full((n, joints, 3), np.nan)                   # anchor-frame two-view poses, group labels
+        relative = np.zeros((views, n, groups.count), dtype=bool)  # each view's labels against the group's
+        counted = np.zeros((views, n, groups.count), dtype=bool)   # the view's vote on that group counts
         anchor_from_cam0 = cam_from_cam0[anchor]
+        cam0_from_anchor = anchor_from_cam0.inverse()
         prev = None if previous is None or not len(previous) else anchor_from_cam0.apply(previous)
         for view in range(anchor + 1, views):
             free_v = np.flatnonzero(~taken[view])
             if free_v.size == 0:
                 continue
-            view_from_anchor = cam_from_cam0[view].compose(anchor_from_cam0.inverse())
-            m = match_views(models[anchor], models[view], view_from_anchor, pixels[anchor][free_a],
-                            confidence[anchor][free_a], track_ids[anchor][free_a], pixels[view][free_v],
-                            confidence[view][free_v], track_ids[view][free_v], layout, config, prev, track_gate_m)
+            view_from_anchor = cam_from_cam0[view].compose(cam0_from_anchor)
+            grouped = np.flatnonzero((members >= 0).sum(axis=1) >= 2)
+            if grouped.size:  # people triangulated already: one projection, one assignment
+                proj = models[view].project(view_from_anchor.apply(points[grouped]))
+                a = assign_by_projection(proj, pixels[view][free_v], confidence[view][free_v],
+                                         layout, config)
+                k = grouped[a.groups]
+                members[k, view] = free_v[a.people]
+                taken[view][free_v[a.people]] = True
+                pix[view, k], conf[view, k] = a.pixels, a.confidence
+                relative[view, k], counted[view, k] = a.flips, a.decided
+                dropped += a.dropped
+                free_v = np.flatnonzero(~taken[view])
+            alone = np.flatnonzero((members >= 0).sum(axis=1) < 2)
+            if alone.size == 0 or free_v.size == 0:
+                continue
+            m = match_views(models[anchor], models[view], view_from_anchor, pixels[anchor][free_a[alone]],
+                            confidence[anchor][free_a[alone]], track_ids[anchor][free_a[alone]],
+                            pixels[view][free_v], confidence[view][free_v], track_ids[view][free_v], layout, config,
+                            prev, track_gate_m)
             disagreements += m.id_disagreements
             if len(m.i0) == 0:
                 continue
-            k = m.i0
+            k = alone[m.i0]
             members[k, view] = free_v[m.i1]
             taken[view][free_v[m.i1]] = True
-            back = m.flips0  # undo the anchor's repair: both views in the anchor's own labels
-            kp_a = mirror_groups(m.kp0, groups, back)
-            conf_a = mirror_groups(m.conf0[..., None], groups, back)[..., 0]
-            keep = np.isfinite(kp_a).all(axis=-1) & (conf_a > 0)  # a joint one pair dropped may stay in another
-            pix[anchor, k] = np.where(keep[..., None], kp_a, pix[anchor, k])
-            conf[anchor, k] = np.where(keep, conf_a, conf[anchor, k])
-            pix[view, k] = mirror_groups(m.kp1, groups, back)
-            conf[view, k] = mirror_groups(m.conf1[..., None], groups, back)[..., 0]
-            relative[view, k] = m.flips1 ^ back
-            votes[k] += np.where(back, 1.0, -1.0)
-            better = m.cost < best_cost[k]
-            best_cost[k] = np.where(better, m.cost, best_cost[k])
-            best_flip[k] = np.where(better[:, None], back, best_flip[k])
+            pix[anchor, k], conf[anchor, k] = m.kp0, m.conf0
+            pix[view, k], conf[view, k] = m.kp1, m.conf1
+            points[k] = m.points
+            relative[anchor, k], relative[view, k] = m.flips0, m.flips1
+            counted[anchor, k] = counted[view, k] = True
             dropped += m.dropped_joints
         matched = (members >= 0).sum(axis=1) >= 2
         if not matched.any():
             continue
         taken[anchor][free_a[matched]] = True
-        final = (votes > 0) | ((votes == 0) & best_flip)   # (n, G): the anchor's labels by majority of its pairs
-        total = relative ^ final[None]                      # (V, n, G): each view's repair against its own labels
-        seen = (members >= 0).T                             # (V, n)
+        # the group's labels follow the majority of its views' own labels (ties: the two-view match's choice)
+        against = (relative & counted).sum(axis=0)
+        final = against > (~relative & counted).sum(axis=0)         # (n, G)
+        total = relative ^ final[None]                              # (V, n, G): each view's repair
+        seen = (members >= 0).T
         repairs += int((total.any(axis=-1) & seen)[:, matched].sum())
         pix = mirror_groups(pix, groups, final[None])
         conf = mirror_groups(conf[..., None], groups, final[None])[..., 0]

@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from cvpose_ros import synthetic
+from cvpose_ros import nview, synthetic
 from cvpose_ros.camera import RigidTransform
+from cvpose_ros.cross_view import MatchConfig
 from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-from cvpose_ros.nview import best_pairs, calibrated, group_views, triangulate_groups
+from cvpose_ros.nview import assign_by_projection, best_pairs, calibrated, group_views, triangulate_groups
 from cvpose_ros.skeleton import get_layout
 from cvpose_ros.swap_repair import mirror_groups, swap_groups
 from cvpose_ros.sync import ApproximateTimeSync, SyncEvent
@@ -136,6 +137,59 @@ def test_a_person_camera_0_does_not_see_is_grouped_from_the_others(scene):
     assert out.num_people == 3
     alone = out.members[out.members[:, 0] < 0]
     assert alone.tolist() == [[-1, 2, 2]]
+
+
+def test_further_cameras_join_by_projection_after_one_two_view_match(scene, monkeypatch):
+    """Issue 14 latency: with everyone seen by every camera, one two-view match (cameras 0 and 1) and one
+    projection assignment per further camera, not one two-view match per camera (the cost grew faster than the
+    camera count)."""
+    rig = synthetic.corner_rig(4)
+    views = synthetic.project_scene(scene, rig, "detector", seed=1)
+    setup = rig_setup(rig)
+    calls = []
+    real = nview.match_views
+    monkeypatch.setattr(nview, "match_views", lambda *a, **k: calls.append(1) or real(*a, **k))
+    grouped = 0
+    for t in range(0, scene.num_frames, 5):
+        calls.clear()
+        visible = [np.flatnonzero(v.visible[t]) for v in views]
+        pixels = [v.keypoints[t, vis] for v, vis in zip(views, visible, strict=True)]
+        conf = [v.confidence[t, vis] for v, vis in zip(views, visible, strict=True)]
+        out = group_views(setup.models, setup.cam_from_cam0, pixels, conf, [np.full(len(x), -1) for x in visible],
+                          LAYOUT)
+        if all(len(x) == scene.num_people for x in visible):
+            assert len(calls) == 1
+        for row in out.members:  # every group is one true person
+            assert len({visible[v][m] for v, m in enumerate(row) if m >= 0}) == 1
+        grouped += int((out.members >= 0).sum())
+    assert grouped >= 0.95 * sum(int(v.visible[t].sum()) for v in views for t in range(0, scene.num_frames, 5))
+
+
+def test_a_person_camera_1_misses_is_matched_two_view_and_projected_into_the_rest(scene):
+    rig = synthetic.corner_rig(4)
+    views = synthetic.project_scene(scene, rig, "clean", seed=0)
+    setup = rig_setup(rig)
+    t = 5
+    pixels = [views[v].keypoints[t] for v in range(4)]
+    conf = [views[v].confidence[t] for v in range(4)]
+    pixels[1], conf[1] = pixels[1][:2], conf[1][:2]  # camera 1 misses person 2
+    out = group_views(setup.models, setup.cam_from_cam0, pixels, conf, [np.full(3, -1)] * 4, LAYOUT)
+    assert sorted(out.members.tolist()) == [[0, 0, 0, 0], [1, 1, 1, 1], [2, -1, 2, 2]]
+
+
+def test_projection_assignment_repairs_a_swap_and_gates_strangers():
+    layout, groups = LAYOUT, swap_groups(LAYOUT)
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 200, (2, 17, 2)) + np.array([[[200.0, 100.0]], [[700.0, 120.0]]])
+    projected = base + rng.normal(0, 1.0, base.shape)
+    stranger = base[:1] + [0.0, 400.0]  # a third person far from both projections
+    people = np.concatenate([mirror_groups(base[1:], groups, np.ones((1, groups.count), bool)), stranger, base[:1]])
+    out = assign_by_projection(projected, people, np.ones((3, 17)), layout, MatchConfig())
+    assert out.groups.tolist() == [0, 1] and out.people.tolist() == [2, 0]
+    assert out.flips[1].all() and not out.flips[0].any() and out.decided[1].all()
+    np.testing.assert_allclose(out.pixels, base)  # in the group's labels
+    none = assign_by_projection(projected[:1], stranger, np.ones((1, 17)), layout, MatchConfig())
+    assert none.groups.size == 0
 
 
 def test_no_people_in_some_views_gives_no_groups():
