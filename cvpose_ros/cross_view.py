@@ -102,6 +102,7 @@ class CrossViewMatch:
     flips0: np.ndarray | None = None  # (M, G) swap groups of view 0 mirrored (None when nothing matched)
     flips1: np.ndarray | None = None  # (M, G) the same for view 1
     points: np.ndarray | None = None  # (M, J, 3) two-view midpoints in camera 0's frame, output labels, NaN dropped
+    decided: np.ndarray | None = None  # (M, G) groups whose pairing (as is or mirrored) the evidence settled
 
     @classmethod
     def empty(cls, num_joints: int) -> CrossViewMatch:
@@ -310,6 +311,7 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
         to_mirror = image & ~decided[rows] & (swapped0 | swapped1) & leaning[rows]
         to_same = image & ~decided[rows] & ~(swapped0 | swapped1)
         flipped_m = (flipped_m | to_mirror) & ~to_same
+    settled = flipped_m | decided[rows]
     mirror_m = group_mask(groups, flipped_m)
     residual_m = np.where(mirror_m, res_mirror[rows], res_same[rows])
     points = np.where(mirror_m[..., None], point_mirror[rows], point_same[rows])
@@ -334,5 +336,5 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     kept = np.isfinite(out_kp0).all(axis=-1) & np.isfinite(out_kp1).all(axis=-1)
     points = np.where(kept[..., None], mirror_groups(points, groups, fix0), np.nan)
     return CrossViewMatch(m0, m1, out_kp0, out_c0, out_kp1, out_c1, cost[rows], swapped, int(swapped.sum()),
-                          dropped, disagreements, fix0, fix1, points)
+                          dropped, disagreements, fix0, fix1, points, settled)
 

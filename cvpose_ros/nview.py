@@ -31,7 +31,7 @@ from cvpose_ros.cross_view import MatchConfig, match_views, person_size_px
 from cvpose_ros.multiview import residuals, triangulate_views
 from cvpose_ros.nanstats import nanmedian_last
 from cvpose_ros.skeleton import Layout
-from cvpose_ros.swap_repair import flip_decisions, group_mask, mirror_groups, swap_groups
+from cvpose_ros.swap_repair import flip_decisions, group_mask, mirror_groups, nearest_track, swap_groups
 
 
 @dataclass
@@ -192,15 +192,22 @@ def group_views(models: Sequence[CameraModel], cam_from_cam0: Sequence[RigidTran
             pix[view, k], conf[view, k] = m.kp1, m.conf1
             points[k] = m.points
             relative[anchor, k], relative[view, k] = m.flips0, m.flips1
-            counted[anchor, k] = counted[view, k] = True
+            counted[anchor, k] = True
+            counted[view, k] = m.decided  # a pairing the two views could not settle says nothing of view's labels
             dropped += m.dropped_joints
         matched = (members >= 0).sum(axis=1) >= 2
         if not matched.any():
             continue
         taken[anchor][free_a[matched]] = True
-        # the group's labels follow the majority of its views' own labels (ties: the two-view match's choice)
-        against = (relative & counted).sum(axis=0)
-        final = against > (~relative & counted).sum(axis=0)         # (n, G)
+        # where the views' own labels of a group differ, the group takes those of the clearly nearer labelling of
+        # the tracked pose (as `choose_labels` does for two views), else of the majority of the views (ties: the
+        # two-view match's choice)
+        against, supporting = (relative & counted).sum(axis=0), (~relative & counted).sum(axis=0)
+        final = against > supporting                                # (n, G)
+        split = (against > 0) & (supporting > 0)
+        if split.any() and previous is not None and len(previous):
+            mirror, keep = _track_labels(cam0_from_anchor.apply(points), previous, groups, track_gate_m)
+            final = np.where(split & (mirror | keep), mirror, final)
         total = relative ^ final[None]                              # (V, n, G): each view's repair
         seen = (members >= 0).T
         repairs += int((total.any(axis=-1) & seen)[:, matched].sum())
@@ -215,6 +222,24 @@ def group_views(models: Sequence[CameraModel], cam_from_cam0: Sequence[RigidTran
                            np.concatenate([g.confidence for g in found], axis=1))
     out.swap_repairs, out.dropped_joints, out.id_disagreements = repairs, dropped, disagreements
     return out
+
+
+def _track_labels(points: np.ndarray, previous: np.ndarray, groups, gate_m: float,
+                  margin_m: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """(n, G) swap groups of n people (points (n, J, 3), camera 0's frame) whose mirrored labels lie clearly
+    (`margin_m`) nearer the nearest tracked pose (previous (K, J, 3)) than their own, and (n, G) those whose own
+    labels do; both False without a track within `gate_m`."""
+    track, near = nearest_track(points, previous, groups, gate_m)
+    own = np.linalg.norm(points - track, axis=-1)                     # (n, J)
+    crossed = np.linalg.norm(points[:, groups.flip] - track, axis=-1)
+    onehot = (groups.joint_group[:, None] == np.arange(groups.count)[None]).astype(np.float64)  # (J, G)
+    both = np.isfinite(own) & np.isfinite(crossed)
+    count = both.astype(np.float64) @ onehot
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_own = np.where(both, own, 0.0) @ onehot / count
+        d_crossed = np.where(both, crossed, 0.0) @ onehot / count
+    usable = near[:, None] & (count > 0)
+    return usable & (d_crossed < d_own - margin_m), usable & (d_own < d_crossed - margin_m)
 
 
 @dataclass

@@ -177,6 +177,30 @@ def test_a_person_camera_1_misses_is_matched_two_view_and_projected_into_the_res
     assert sorted(out.members.tolist()) == [[0, 0, 0, 0], [1, 1, 1, 1], [2, -1, 2, 2]]
 
 
+def test_labels_follow_the_track_when_views_disagree_else_the_majority(scene):
+    """Two of three views swap one person's whole body: the views' majority says swapped; the tracked pose of the
+    last frame says which labels are right and wins where the views disagree."""
+    rig = synthetic.corner_rig(3)
+    views = synthetic.project_scene(scene, rig, "clean", seed=0)
+    setup = rig_setup(rig)
+    t = 8
+    groups = swap_groups(LAYOUT)
+    flip = np.zeros((scene.num_people, groups.count), bool)
+    flip[0] = True
+    pixels = [views[v].keypoints[t] if v == 0 else mirror_groups(views[v].keypoints[t], groups, flip)
+              for v in range(3)]
+    conf = [views[v].confidence[t] for v in range(3)]
+    ids = [np.full(3, -1)] * 3
+    previous = rig.cameras[0].cam_from_world.apply(scene.joints[t - 1])
+    tracked = group_views(setup.models, setup.cam_from_cam0, pixels, conf, ids, LAYOUT, previous=previous)
+    majority = group_views(setup.models, setup.cam_from_cam0, pixels, conf, ids, LAYOUT)
+    swapped0 = mirror_groups(views[0].keypoints[t, :1], groups, flip[:1])[0]
+    for out, truth in ((tracked, views[0].keypoints[t, 0]), (majority, swapped0)):
+        g = int(np.flatnonzero(out.members[:, 0] == 0)[0])
+        np.testing.assert_allclose(out.pixels[0, g], truth, atol=1e-9)
+    assert tracked.swap_repairs == 2 and majority.swap_repairs == 1
+
+
 def test_projection_assignment_repairs_a_swap_and_gates_strangers():
     layout, groups = LAYOUT, swap_groups(LAYOUT)
     rng = np.random.default_rng(3)
