@@ -2,9 +2,13 @@
 
     ros2 launch cvpose_ros cvpose.launch.py cam0_ns:=/left cam1_ns:=/right params_file:=/path/to/refiner.yaml
     ros2 launch cvpose_ros cvpose.launch.py namespace:=rig_a cam1_translation:="[0.5, 0.0, 0.0]"
+    ros2 launch cvpose_ros cvpose.launch.py cameras:="[left, right, top]" params_file:=calib/refiner_extrinsics.yaml
 
 The node subscribes `<camX_ns>/keypoints` and `<camX_ns>/camera_info` through remappings (relative names resolve
-inside `namespace`). In a namespace its person TF frames and diagnostics name carry the namespace (`tf_prefix` and
+inside `namespace`). `cameras` (a list of 2-16 namespaces; "" = `cam0_ns`, `cam1_ns`) runs the node with that many
+cameras: camera i's topics are remapped to `<cameras[i]>/...` and the node's `cameras` parameter becomes
+[cam0, ..., cam<N-1>]; the poses of cameras 2 and up come from `params_file` (`cvpose-calib --pair all` writes them).
+In a namespace its person TF frames and diagnostics name carry the namespace (`tf_prefix` and
 `diagnostics_name` default to `{ns}`), so several instances run side by side (see two_rigs.launch.py).
 `cam1_translation` / `cam1_rotation` (and the cam0 ones), when given, override the parameter file's camera pose;
 `managed:=true` starts the lifecycle variant (`managed_refiner_node`), which waits for configure/activate.
@@ -20,6 +24,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from cvpose_ros.camera_list import camera_namespaces, refiner_cameras, refiner_remappings
 from cvpose_ros.ros.dds_profile import launch_actions
 from launch import LaunchDescription
 
@@ -44,8 +49,9 @@ def pose_overrides(context) -> dict:
 
 
 def refiner(context) -> list:
-    cam0_ns = LaunchConfiguration("cam0_ns")
-    cam1_ns = LaunchConfiguration("cam1_ns")
+    cameras = LaunchConfiguration("cameras").perform(context)
+    namespaces = camera_namespaces(cameras, LaunchConfiguration("cam0_ns").perform(context),
+                                   LaunchConfiguration("cam1_ns").perform(context))
     managed = LaunchConfiguration("managed").perform(context).lower() in ("true", "1", "yes")
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     return [Node(
@@ -54,13 +60,9 @@ def refiner(context) -> list:
         name=LaunchConfiguration("name"),
         namespace=LaunchConfiguration("namespace"),
         output="screen",
-        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time, **pose_overrides(context)}],
-        remappings=[
-            ("cam0/keypoints", [cam0_ns, "/keypoints"]),
-            ("cam0/camera_info", [cam0_ns, "/camera_info"]),
-            ("cam1/keypoints", [cam1_ns, "/keypoints"]),
-            ("cam1/camera_info", [cam1_ns, "/camera_info"]),
-        ],
+        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time, **pose_overrides(context),
+                                                         **refiner_cameras(cameras, namespaces)}],
+        remappings=refiner_remappings(namespaces),
     )]
 
 
@@ -73,6 +75,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("name", default_value="refiner_node", description="Name of the refiner node"),
         DeclareLaunchArgument("cam0_ns", default_value="cam0", description="Namespace of camera 0's topics"),
         DeclareLaunchArgument("cam1_ns", default_value="cam1", description="Namespace of camera 1's topics"),
+        DeclareLaunchArgument("cameras", default_value="", description="Namespaces of all cameras, e.g. "
+                              "[left, right, top] (2-16); empty = cam0_ns and cam1_ns"),
         *(DeclareLaunchArgument(argument, default_value="", description=f"{parameter} as [numbers]; empty = the "
                                                                          "parameter file's")
           for argument, parameter in POSE_ARGUMENTS.items()),

@@ -1,10 +1,12 @@
-"""The whole perception pipeline from two cameras: two 2D detectors and the refiner node.
+"""The whole perception pipeline from two (or more) cameras: a 2D detector per camera and the refiner node.
 
 cam images -> detector_node x 2 (detectors.launch.py) -> <ns>/keypoints -> refiner_node (cvpose.launch.py) ->
 skeletons, markers, TF. The refiner also reads each camera's `<ns>/camera_info`.
 Example: ros2 launch cvpose_ros pipeline.launch.py cam0_ns:=left cam1_ns:=right image_topic:=image_rect_color \
              params_file:=my_rig.yaml            # or: cam1_translation:="[0.5, 0.0, 0.0]" cam1_rotation:=...
-With `namespace:=rig_a` the detectors and the refiner all run inside /rig_a.
+With `namespace:=rig_a` the detectors and the refiner all run inside /rig_a. More cameras:
+`cameras:="[cam0, cam1, cam2, cam3]" params_file:=calib/refiner_extrinsics.yaml` (from `cvpose-calib --pair all`)
+starts a detector per camera and runs the refiner with all of them; empty (default) = cam0_ns and cam1_ns.
 The package's Fast DDS profile (config/fastdds_images.xml, unless FASTDDS_DEFAULT_PROFILES_FILE or `dds_profile`
 is set) is set first, so every process of this launch gets it, including a camera driver given as
 `camera_launch:=/path/to/camera.launch.py` (any launch file format): publisher and subscribers must share it.
@@ -25,6 +27,7 @@ PACKAGE = "cvpose_ros"
 ARGUMENTS = {
     "cam0_ns": ("cam0", "namespace of the first camera"),
     "cam1_ns": ("cam1", "namespace of the second camera"),
+    "cameras": ("", "namespaces of all cameras, e.g. [cam0, cam1, cam2] (2-16); empty = cam0_ns and cam1_ns"),
     "image_topic": ("image_raw", "image topic inside each camera namespace"),
     "use_compressed": ("false", "detectors subscribe to <image_topic>/compressed"),
     "backend": ("mediapipe", "detector backend: mediapipe or onnx"),
@@ -43,9 +46,9 @@ ARGUMENTS = {
     "managed": ("false", "start the lifecycle (managed) refiner"),
     "camera_launch": ("", "launch file of the camera driver(s), started here with the same DDS profile; empty = none"),
 }
-TO_DETECTORS = ("cam0_ns", "cam1_ns", "image_topic", "use_compressed", "backend", "model_path", "output_layout",
-                "use_sim_time", "detector_params")
-TO_REFINER = ("cam0_ns", "cam1_ns", "use_sim_time", "rviz", "params_file", "name", "cam0_translation",
+TO_DETECTORS = ("cam0_ns", "cam1_ns", "cameras", "image_topic", "use_compressed", "backend", "model_path",
+                "output_layout", "use_sim_time", "detector_params")
+TO_REFINER = ("cam0_ns", "cam1_ns", "cameras", "use_sim_time", "rviz", "params_file", "name", "cam0_translation",
               "cam0_rotation", "cam1_translation", "cam1_rotation", "managed")  # the same names in cvpose.launch.py
 
 

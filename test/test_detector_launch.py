@@ -60,7 +60,8 @@ def test_detectors_launch_starts_two_detector_nodes():
     assert "detector_node" in console_scripts() and "detector_node" in constants
     assert {"detector.yaml", "image", "image/compressed"} <= constants
     source = DETECTORS.read_text()
-    assert 'detector_node("cam0_ns")' in source and 'detector_node("cam1_ns")' in source
+    assert "OpaqueFunction(function=detectors)" in source and "camera_namespaces(" in source
+    assert {"cam0_ns", "cam1_ns", "cameras"} <= declared_arguments(DETECTORS)
 
 
 def test_pipeline_includes_detectors_and_refiner_with_their_arguments():
@@ -135,3 +136,16 @@ def test_pipeline_starts_a_camera_launch_after_the_profile():
     assert "camera_launch" in declared_arguments(PIPELINE)
     assert "AnyLaunchDescriptionSource(camera_launch)" in source
     assert "*launch_actions(), camera," in source
+
+
+def test_every_launch_file_takes_the_camera_list():
+    """Issue 14: the launch files remapped two cameras only; `cameras` now reaches the detectors and the refiner,
+    which build their nodes and remappings from it with `cvpose_ros.camera_list` (tested in test_camera_list.py)."""
+    refiner_launch = REPO / "launch" / "cvpose.launch.py"
+    for path in (DETECTORS, PIPELINE, refiner_launch):
+        assert "cameras" in declared_arguments(path), path.name
+    tree = ast.parse(PIPELINE.read_text())
+    assert "cameras" in module_constant(tree, "TO_DETECTORS") and "cameras" in module_constant(tree, "TO_REFINER")
+    source = refiner_launch.read_text()
+    assert "remappings=refiner_remappings(namespaces)" in source and "refiner_cameras(cameras, namespaces)" in source
+    assert '"cam0/keypoints"' not in source  # no hand-written two-camera remapping left

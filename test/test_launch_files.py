@@ -167,6 +167,33 @@ def test_pipeline_params_file_reaches_the_refiner(prefix, tmp_path):
         run.close()
 
 
+THREE_CAMERAS_YAML = """/**:
+  ros__parameters:
+    refine: false
+    cameras: [cam0, cam1, cam2]
+    cam1:
+      translation: [0.5, 0.0, 0.0]
+    cam2:
+      translation: [0.0, 0.5, 0.0]
+"""
+
+
+def test_the_cameras_argument_runs_the_refiner_with_every_camera(prefix, tmp_path):
+    """Issue 14: `cameras` reaches the refiner: cam<i> topics remapped to the listed namespaces."""
+    params = tmp_path / "three.yaml"
+    params.write_text(THREE_CAMERAS_YAML)
+    run = Launched(prefix, "cvpose.launch.py", "namespace:=three", f"params_file:={params}",
+                   "cameras:=[left, right, /top]")
+    try:
+        run.spin_until(lambda: "/three/refiner_node" in run.nodes(), 60.0, "the three-camera node")
+        assert run.parameters("/three/refiner_node", "cameras") == [["cam0", "cam1", "cam2"]]
+        topics = ("/three/left/keypoints", "/three/right/camera_info", "/top/keypoints", "/top/camera_info")
+        run.spin_until(lambda: all(run.node.count_subscribers(t) >= 1 for t in topics), 20.0,
+                       f"subscriptions on {topics}")
+    finally:
+        run.close()
+
+
 def test_managed_argument_starts_the_lifecycle_node(prefix):
     from lifecycle_msgs.msg import State
     from lifecycle_msgs.srv import GetState

@@ -65,7 +65,7 @@ def test_yaml_loads_into_the_node():
 def test_launch_file_compiles_and_builds_when_launch_is_installed(tmp_path):
     py_compile.compile(str(LAUNCH), cfile=str(tmp_path / "launch.pyc"), doraise=True)
     text = LAUNCH.read_text()
-    for needed in ("params_file", "cam0_ns", "cam1_ns", '"refiner_node"', "cam0/keypoints", "cam1/camera_info"):
+    for needed in ("params_file", "cam0_ns", "cam1_ns", "cameras", '"refiner_node"', "refiner_remappings"):
         assert needed in text
     if importlib.util.find_spec("launch_ros") is None:
         pytest.skip("launch_ros is not installed here; the file was only compiled")

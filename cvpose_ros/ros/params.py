@@ -10,7 +10,6 @@ README.md and docs/refiner_node.md list the same entries, and a test keeps them 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,8 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
+from cvpose_ros.camera_list import MAX_CAMERAS
+from cvpose_ros.camera_list import NAMESPACE as _NAMESPACE
 from cvpose_ros.frame_ids import FrameIdRules
 from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.backend import RUNTIMES
@@ -33,7 +34,6 @@ __all__ = ["PARAMETERS", "LiveParameters", "ParameterError", "ParamSpec", "Refin
            "coerce_types", "descriptor", "read_parameters", "refiner_parameters", "validate"]
 
 EXTRINSICS_SOURCES = ("parameters", "camera_info", "tf")
-MAX_CAMERAS = 16
 CAMERA_FIELDS = ("frame_id", "translation", "rotation")  # camera i's parameters are cam<i>.<field>
 NAMESPACE_FIELD = "{ns}"  # in tf_prefix / diagnostics_name: the node's namespace without the leading '/', plus '/'
 
@@ -210,9 +210,6 @@ def _pose(values: dict, cam: str) -> RigidTransform:
         return RigidTransform.from_quaternion(q, t)
     except ValueError as exc:
         raise ParameterError(f"{cam}.rotation: {exc}") from exc
-
-
-_NAMESPACE = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def _cameras(values: dict) -> tuple[str, ...]:
