@@ -23,6 +23,12 @@ from cvpose_ros.nanstats import nanmedian_last
 OUTLIER_MIN_VIEWS = 4
 OUTLIER_MIN_PX = 20.0
 OUTLIER_FACTOR = 3.0
+# Robust weighting (`robust=True`): iteratively reweighted DLT, each observation's confidence times the Cauchy weight
+# 1 / (1 + (r / s)^2) of its residual r, with s = `ROBUST_SCALE` x the person's size in that view (the larger side
+# of their keypoints' bounding box): a view far off on a joint fades out smoothly, from three views on, where the
+# hard leave-one-out rejection cannot tell (see above).
+ROBUST_SCALE = 0.1
+ROBUST_ITERATIONS = 5
 
 
 def _masked(pixels: np.ndarray, confidence: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +106,43 @@ def _leave_one_out(rows: np.ndarray, conf: np.ndarray, observed: np.ndarray) -> 
     return np.where(enough[..., None] & (np.abs(det) > 1e-12), points, np.nan)
 
 
+def _size_px(pix: np.ndarray) -> np.ndarray:
+    """(V, ..., 1) the larger side of each person's keypoint bounding box in each view (pix (V, ..., J, 2)), at
+    least 20 px; NaN keypoints ignored."""
+    finite = np.isfinite(pix).all(axis=-1, keepdims=True)
+    high = np.where(finite, pix, -np.inf).max(axis=-2)
+    low = np.where(finite, pix, np.inf).min(axis=-2)
+    with np.errstate(invalid="ignore"):
+        extent = np.nan_to_num((high - low).max(axis=-1), nan=0.0, neginf=0.0, posinf=0.0)
+    return np.maximum(extent, 20.0)[..., None]
+
+
+def _reweighted(proj: np.ndarray, rays: np.ndarray, rows: np.ndarray, conf: np.ndarray, observed: np.ndarray,
+                points: np.ndarray, scale: np.ndarray, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cauchy-reweighted DLT: returns the points and the final weights. The start is, per joint, whichever of the
+    all-view DLT `points` and the leave-one-view-out solutions has the lowest robust cost over all views: from the
+    least-squares point alone a far-off view among three pulls the point halfway, its residual equals a good
+    view's, and reweighting cannot tell them apart."""
+    starts = np.concatenate([points[None], _leave_one_out(rows, conf, observed)])     # (1 + V, ..., J, 3)
+    residual = _plane_residual(proj, rays, starts[:, None], focal)                     # (1 + V, V, ..., J)
+    cost = np.where(observed, np.log1p(np.nan_to_num(residual / scale, nan=0.0, posinf=1e6) ** 2), 0.0)
+    cost = np.where(np.isfinite(starts).all(axis=-1), (conf * cost).sum(axis=1), np.inf)
+    points = np.take_along_axis(starts, np.argmin(cost, axis=0)[None, ..., None], axis=0)[0]
+    weights = conf
+    for _ in range(ROBUST_ITERATIONS):
+        residual = _plane_residual(proj, rays, points, focal)
+        weights = conf / (1.0 + np.nan_to_num(residual / scale, nan=0.0, posinf=1e6) ** 2)
+        solved = _solve(rows, weights, observed)
+        points = np.where(np.isfinite(solved), solved, points)
+    return points, weights
+
+
 def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
-                      min_confidence: float = 0.1, reject_outliers: bool = False) -> np.ndarray:
+                      min_confidence: float = 0.1, reject_outliers: bool = False, robust: bool = False) -> np.ndarray:
     """World points (..., J, 3) from V views by confidence-weighted DLT; NaN where fewer than two views see a joint.
+
+    With `robust`, the DLT is reweighted by each observation's residual (`ROBUST_SCALE`, Cauchy; the leave-one-out
+    rejection below then works on those weights).
 
     With `reject_outliers`, each joint seen by 4+ views is also triangulated without each view in turn (all
     leave-one-out solves in one batch, `_leave_one_out`); the view that disagrees most with the others' point is
@@ -117,10 +157,12 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     proj = _projections(cameras)
     rows, observed = _system(proj, rays, conf)
     points = _solve(rows, conf, observed)
+    focal = np.stack([np.diag(cam.model.K)[:2] for cam in cameras])
+    if robust and len(cameras) >= 3:  # two views fit a point equally: nothing to reweight
+        points, conf = _reweighted(proj, rays, rows, conf, observed, points, ROBUST_SCALE * _size_px(pix), focal)
     if not reject_outliers or len(cameras) < OUTLIER_MIN_VIEWS:
         return points
     views = len(cameras)
-    focal = np.stack([np.diag(cam.model.K)[:2] for cam in cameras])
     view_axis = np.arange(views).reshape((-1,) + (1,) * (conf.ndim - 1))
     without = _leave_one_out(rows, conf, observed)                                    # (V left out, ..., J, 3)
     # error[k, v]: residual in view v of the point triangulated without view k

@@ -258,9 +258,10 @@ def calibrated(models: Sequence[CameraModel], cam_from_cam0: Sequence[RigidTrans
 
 
 def triangulate_groups(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
-                       min_confidence: float = 0.1, reject_outliers: bool = True) -> ViewsTriangulation:
+                       min_confidence: float = 0.1, reject_outliers: bool = True,
+                       robust: bool = False) -> ViewsTriangulation:
     """Triangulate every person of (V, P, J, 2) / (V, P, J) in one batch (see the module docstring)."""
-    points = triangulate_views(cameras, pixels, confidence, min_confidence, reject_outliers)
+    points = triangulate_views(cameras, pixels, confidence, min_confidence, reject_outliers, robust)
     seen = np.isfinite(pixels).all(axis=-1) & (confidence >= min_confidence) & (confidence > 0)
     depth = np.stack([cam.cam_from_world.apply(points)[..., 2] for cam in cameras])  # (V, P, J)
     with np.errstate(invalid="ignore"):

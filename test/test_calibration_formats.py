@@ -292,6 +292,28 @@ def test_n_view_triangulation_drops_one_views_outlier():
     np.testing.assert_allclose(robust, POINTS, atol=1e-6)
 
 
+def test_robust_triangulation_fades_out_one_far_off_view_among_three():
+    """Issue 14: among three views the leave-one-out rejection cannot tell an outlier (it needs four); the
+    reweighted DLT (`robust=True`) does, and leaves consistent views alone."""
+    cameras = read_calibration_rig()[:3]
+    rng = np.random.default_rng(1)
+    people = CENTRE + rng.uniform(-0.3, 0.3, size=(20, 17, 3))           # 20 people of 17 joints, ~0.6 m tall
+    pixels = np.stack([cam.project(people) for cam in cameras])          # (3, 20, 17, 2)
+    noisy = pixels + rng.normal(0.0, 1.0, pixels.shape)
+    conf = np.ones(pixels.shape[:3])
+    far = noisy.copy()
+    far[1, :, 5] += [60.0, -45.0]  # one camera's detector is far off on one joint of everyone
+    for robust in (False, True):
+        error = np.linalg.norm(triangulate_views(cameras, far, conf, robust=robust) - people, axis=-1)
+        clean = np.linalg.norm(triangulate_views(cameras, noisy, conf, robust=robust) - people, axis=-1)
+        if robust:
+            assert np.median(error[:, 5]) < 0.4 * plain_far and np.median(clean) < 1.1 * plain_clean
+        else:
+            plain_far, plain_clean = np.median(error[:, 5]), np.median(clean)
+    pair = triangulate_views(cameras[:2], far[:2], conf[:2])
+    np.testing.assert_array_equal(triangulate_views(cameras[:2], far[:2], conf[:2], robust=True), pair)
+
+
 def read_calibration_rig():
     from cvpose_ros.calibration import CalibratedCamera
 
