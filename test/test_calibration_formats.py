@@ -303,13 +303,14 @@ def test_robust_triangulation_fades_out_one_far_off_view_among_three():
     conf = np.ones(pixels.shape[:3])
     far = noisy.copy()
     far[1, :, 5] += [60.0, -45.0]  # one camera's detector is far off on one joint of everyone
-    for robust in (False, True):
-        error = np.linalg.norm(triangulate_views(cameras, far, conf, robust=robust) - people, axis=-1)
+    def errors(robust: bool) -> tuple[float, float]:
+        """Median error (m) of the far-off joint, and of all joints without the far-off view."""
+        far_error = np.linalg.norm(triangulate_views(cameras, far, conf, robust=robust) - people, axis=-1)
         clean = np.linalg.norm(triangulate_views(cameras, noisy, conf, robust=robust) - people, axis=-1)
-        if robust:
-            assert np.median(error[:, 5]) < 0.4 * plain_far and np.median(clean) < 1.1 * plain_clean
-        else:
-            plain_far, plain_clean = np.median(error[:, 5]), np.median(clean)
+        return float(np.median(far_error[:, 5])), float(np.median(clean))
+
+    (plain_far, plain_clean), (robust_far, robust_clean) = errors(False), errors(True)
+    assert robust_far < 0.4 * plain_far and robust_clean < 1.1 * plain_clean
     pair = triangulate_views(cameras[:2], far[:2], conf[:2])
     np.testing.assert_array_equal(triangulate_views(cameras[:2], far[:2], conf[:2], robust=True), pair)
 
