@@ -3,7 +3,8 @@
 Arrays carry a leading view axis: pixels (V, ..., J, 2) raw (distorted) pixels, confidence (V, ..., J), NaN =
 missing, and a list of V `CalibratedCamera`s sharing one world frame (metres). `triangulate_views` is the public
 N-view triangulation: confidence-weighted DLT over every view that sees a joint, optionally dropping, per joint,
-views whose reprojection residual is far above the others' (a detector's outlier in one camera).
+a view whose reprojection residual is far above the others' (a detector's outlier in one camera; 4+ views), or
+reweighting every observation by its residual (Cauchy, 3+ views).
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 Plain numpy (no rclpy, no torch); the N-view half of `cvpose_ros.frame_processor` (two cameras keep their own path).
 
-1. `group_views`: people are matched between an anchor view and each later view with the two-view matcher
+1. `group_views`: people are matched between an anchor view and the first later view with the two-view matcher
    (`cvpose_ros.cross_view.match_views`: optimal assignment, robust gate, left/right swap repair, bad joints
-   dropped). Camera 0 is the first anchor; people it does not see are matched among the remaining views with camera
-   1 as anchor, and so on, so a person seen by any two cameras is found. Each pair decides its own swap repair, so
-   the decisions are made consistent per person: every view's labels are first expressed relative to the anchor's,
-   then the anchor's own labels follow the majority of its pairs (ties: the best-fitting pair).
+   dropped), which triangulates them; every further view's people are assigned to them by projection
+   (`assign_by_projection`: one distance table and one assignment per view, swap groups taken as is or mirrored),
+   so the cost grows by a cheap step per camera. Anchor people still alone are matched two-view against a further
+   view's people still free. Camera 0 is the first anchor; people it does not see are grouped with camera 1 as
+   anchor, and so on, so a person seen by any two cameras is found. Left/right labels are made consistent per
+   person: where the views' own labels of a group differ, the tracked pose decides when it clearly can, else the
+   majority of the views (ties: the two-view match's choice).
 2. `triangulate_groups`: confidence-weighted DLT over every view that sees a joint, per-joint outlier view dropped
    for joints seen by 4+ views (`cvpose_ros.multiview.triangulate_views`); a joint must lie in front of every
    camera that sees it.
