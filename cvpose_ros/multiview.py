@@ -16,6 +16,7 @@ import numpy as np
 from cvpose_ros.calibration.types import CalibratedCamera
 from cvpose_ros.camera import projection_matrix
 from cvpose_ros.nanstats import nanmedian_last
+from cvpose_ros.triangulation import solve_normal_equations
 
 # Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
 # both this many pixels and `OUTLIER_FACTOR` x their median residual. It needs `OUTLIER_MIN_VIEWS` views of the
@@ -51,30 +52,28 @@ def _projections(cameras: Sequence[CalibratedCamera]) -> np.ndarray:
 
 
 def _system(proj: np.ndarray, rays: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The DLT rows of every view and joint, built once per frame: (V, ..., J, 2, 4) rows `x P[2] - P[0]`,
-    `y P[2] - P[1]`, each divided by the norm of its first three entries (as `triangulate_dlt` scales them, so the
-    solution does not depend on the frame), unweighted; and (V, ..., J) which observations are usable."""
+    """Each view's and joint's unweighted 4x4 DLT normal matrix (V, ..., J, 4, 4), built once per frame from the
+    rows `x P[2] - P[0]`, `y P[2] - P[1]`, each divided by the norm of its first three entries (as
+    `triangulate_dlt` scales them, so the solution does not depend on the frame); and (V, ..., J) which
+    observations are usable. Any weighting, leave-one-out or reweighting is then a weighted sum of these."""
     observed = np.isfinite(rays).all(axis=-1) & (conf > 0)
     xy = np.where(observed[..., None], rays, 0.0)
     p = proj.reshape(proj.shape[:1] + (1,) * (rays.ndim - 2) + proj.shape[1:])        # (V, 1.., 1, 3, 4)
     rows = np.stack([xy[..., 0:1] * p[..., 2, :] - p[..., 0, :], xy[..., 1:2] * p[..., 2, :] - p[..., 1, :]],
                     axis=-2)
     norms = np.linalg.norm(rows[..., :3], axis=-1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0), observed
+    rows = rows / np.where(norms > 0, norms, 1.0)
+    return np.einsum("...ri,...rj->...ij", rows, rows), observed
 
 
-def _solve(rows: np.ndarray, weights: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Weighted DLT of rows (V, ..., J, 2, 4) with weights (V, ..., J): (..., J, 3), one batched SVD; the same
-    solution as `triangulate_dlt` on the same observations. NaN with fewer than two weighted views."""
+def _solve(normal: np.ndarray, weights: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Weighted DLT from the views' normal matrices (V, ..., J, 4, 4) with weights (V, ..., J): (..., J, 3), the
+    closed-form least squares of `triangulate_dlt` (same solution on the same observations). NaN with fewer than
+    two weighted views or (nearly) parallel rays."""
     used = observed & (weights > 0)
-    weighted = rows * np.where(used, weights, 0.0)[..., None, None]
-    system = np.moveaxis(weighted, 0, -3)                                             # (..., J, V, 2, 4)
-    system = system.reshape(system.shape[:-3] + (-1, 4))
-    homogeneous = np.linalg.svd(system, full_matrices=False)[2][..., -1, :]
-    w = homogeneous[..., 3:4]
-    ok = (used.sum(axis=0) >= 2)[..., None] & (np.abs(w) > 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ok, homogeneous[..., :3] / np.where(ok, w, 1.0), np.nan)
+    w = np.where(used, weights, 0.0)
+    points, solvable = solve_normal_equations(np.einsum("v...,v...ij->...ij", w * w, normal))
+    return np.where(((used.sum(axis=0) >= 2) & solvable)[..., None], points, np.nan)
 
 
 def _plane_residual(proj: np.ndarray, rays: np.ndarray, points: np.ndarray, focal: np.ndarray) -> np.ndarray:
@@ -90,21 +89,15 @@ def _plane_residual(proj: np.ndarray, rays: np.ndarray, points: np.ndarray, foca
         return np.where(cam[..., 2] > 0, error, np.where(np.isnan(error), np.nan, np.inf))
 
 
-def _leave_one_out(rows: np.ndarray, conf: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """(V, ..., J, 3): each joint triangulated without each view in turn, from the DLT's own weighted, row-normalised
-    equations but solved as linear least squares with w = 1: the 4x4 normal matrix of all views minus the left-out
-    view's, a 3x3 solve in closed form. No per-subset SVD, so the cost stays linear in views; it only decides which
-    view to drop (the points returned come from the DLT)."""
-    weighted = rows * np.where(observed, conf, 0.0)[..., None, None]
-    normal = np.einsum("...ri,...rj->...ij", weighted, weighted)                        # (V, ..., J, 4, 4)
-    loo = normal.sum(axis=0)[None] - normal
-    c0, c1, c2, b = loo[..., :3, 0], loo[..., :3, 1], loo[..., :3, 2], -loo[..., :3, 3]
-    c12, c20, c01 = np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)
-    det = (c0 * c12).sum(axis=-1, keepdims=True)
+def _leave_one_out(normal: np.ndarray, conf: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(V, ..., J, 3): each joint triangulated without each view in turn: the weighted normal matrix of all views
+    minus the left-out view's, solved in closed form (`solve_normal_equations`). No per-subset solve over the
+    views, so the cost stays linear in views."""
+    w = np.where(observed, conf, 0.0)
+    weighted = (w * w)[..., None, None] * normal                                        # (V, ..., J, 4, 4)
+    points, solvable = solve_normal_equations(weighted.sum(axis=0)[None] - weighted)
     enough = (observed.sum(axis=0)[None] - observed) >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        points = np.stack([(b * c12).sum(-1), (b * c20).sum(-1), (b * c01).sum(-1)], axis=-1) / det
-    return np.where(enough[..., None] & (np.abs(det) > 1e-12), points, np.nan)
+    return np.where((enough & solvable)[..., None], points, np.nan)
 
 
 def _size_px(pix: np.ndarray) -> np.ndarray:
@@ -118,13 +111,13 @@ def _size_px(pix: np.ndarray) -> np.ndarray:
     return np.maximum(extent, 20.0)[..., None]
 
 
-def _reweighted(proj: np.ndarray, rays: np.ndarray, rows: np.ndarray, conf: np.ndarray, observed: np.ndarray,
+def _reweighted(proj: np.ndarray, rays: np.ndarray, normal: np.ndarray, conf: np.ndarray, observed: np.ndarray,
                 points: np.ndarray, scale: np.ndarray, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cauchy-reweighted DLT: returns the points and the final weights. The start is, per joint, whichever of the
     all-view DLT `points` and the leave-one-view-out solutions has the lowest robust cost over all views: from the
     least-squares point alone a far-off view among three pulls the point halfway, its residual equals a good
     view's, and reweighting cannot tell them apart."""
-    starts = np.concatenate([points[None], _leave_one_out(rows, conf, observed)])     # (1 + V, ..., J, 3)
+    starts = np.concatenate([points[None], _leave_one_out(normal, conf, observed)])     # (1 + V, ..., J, 3)
     residual = _plane_residual(proj, rays, starts[:, None], focal)                     # (1 + V, V, ..., J)
     cost = np.where(observed, np.log1p(np.nan_to_num(residual / scale, nan=0.0, posinf=1e6) ** 2), 0.0)
     cost = np.where(np.isfinite(starts).all(axis=-1), (conf * cost).sum(axis=1), np.inf)
@@ -133,7 +126,7 @@ def _reweighted(proj: np.ndarray, rays: np.ndarray, rows: np.ndarray, conf: np.n
     for _ in range(ROBUST_ITERATIONS):
         residual = _plane_residual(proj, rays, points, focal)
         weights = conf / (1.0 + np.nan_to_num(residual / scale, nan=0.0, posinf=1e6) ** 2)
-        solved = _solve(rows, weights, observed)
+        solved = _solve(normal, weights, observed)
         points = np.where(np.isfinite(solved), solved, points)
     return points, weights
 
@@ -149,23 +142,23 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
     leave-one-out solves in one batch, `_leave_one_out`); the view that disagrees most with the others' point is
     left out of that joint when its residual there exceeds max(`OUTLIER_MIN_PX`, `OUTLIER_FACTOR` x the other
     views' median residual). One view per joint at most. Residuals are measured in the undistorted image
-    (`_plane_residual`); the DLT rows are built once and only joints that lost a view are solved again.
+    (`_plane_residual`); the DLT normal matrices are built once and only joints that lost a view are solved again.
     """
     pix, conf = _masked(pixels, confidence, min_confidence)
     if len(cameras) != pix.shape[0]:
         raise ValueError(f"{len(cameras)} cameras but {pix.shape[0]} views of keypoints")
     rays = _rays(cameras, pix)
     proj = _projections(cameras)
-    rows, observed = _system(proj, rays, conf)
-    points = _solve(rows, conf, observed)
+    normal, observed = _system(proj, rays, conf)
+    points = _solve(normal, conf, observed)
     focal = np.stack([np.diag(cam.model.K)[:2] for cam in cameras])
     if robust and len(cameras) >= 3:  # two views fit a point equally: nothing to reweight
-        points, conf = _reweighted(proj, rays, rows, conf, observed, points, ROBUST_SCALE * _size_px(pix), focal)
+        points, conf = _reweighted(proj, rays, normal, conf, observed, points, ROBUST_SCALE * _size_px(pix), focal)
     if not reject_outliers or len(cameras) < OUTLIER_MIN_VIEWS:
         return points
     views = len(cameras)
     view_axis = np.arange(views).reshape((-1,) + (1,) * (conf.ndim - 1))
-    without = _leave_one_out(rows, conf, observed)                                    # (V left out, ..., J, 3)
+    without = _leave_one_out(normal, conf, observed)                                  # (V left out, ..., J, 3)
     # error[k, v]: residual in view v of the point triangulated without view k
     error = _plane_residual(proj, rays, without[:, None], focal)                     # (V, V, ..., J)
     others_seen = observed[None] & (view_axis[None] != view_axis[:, None])            # (V, V, ..., J)
@@ -180,7 +173,7 @@ def triangulate_views(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, c
         return points
     kept = np.where(drop[None] & (view_axis == worst[None]), 0.0, conf)
     points = points.copy()
-    points[drop] = _solve(rows[:, drop], kept[:, drop], observed[:, drop])
+    points[drop] = _solve(normal[:, drop], kept[:, drop], observed[:, drop])
     return points
 
 

@@ -19,8 +19,9 @@ from cvpose_ros.calibration import (
     rig_yaml,
 )
 from cvpose_ros.calibration.cli import main as calib_main
-from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.camera import CameraModel, RigidTransform, projection_matrix
 from cvpose_ros.multiview import triangulate_views
+from cvpose_ros.triangulation import triangulate_dlt
 
 CENTRE = np.array([0.0, 0.0, 1.0])
 EYES = [np.array([3.0, -0.5, 1.8]), np.array([0.4, 3.2, 2.2]), np.array([-2.8, -1.5, 1.5])]
@@ -313,6 +314,11 @@ def test_robust_triangulation_fades_out_one_far_off_view_among_three():
     assert robust_far < 0.4 * plain_far and robust_clean < 1.1 * plain_clean
     pair = triangulate_views(cameras[:2], far[:2], conf[:2])
     np.testing.assert_array_equal(triangulate_views(cameras[:2], far[:2], conf[:2], robust=True), pair)
+    # the plain N-view path solves exactly the DLT of `triangulate_dlt` (its normal matrices are built once)
+    rays = np.stack([cam.model.undistort_points(p) for cam, p in zip(cameras, far, strict=True)])
+    proj = np.stack([projection_matrix(cam.cam_from_world) for cam in cameras])
+    np.testing.assert_allclose(triangulate_views(cameras, far, conf),
+                               triangulate_dlt(proj, np.moveaxis(rays, 0, -3), np.moveaxis(conf, 0, -2)), atol=1e-12)
 
 
 def read_calibration_rig():
