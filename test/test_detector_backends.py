@@ -36,7 +36,8 @@ def test_config_maps_parameters_to_backend_options():
     whole_image = DetectorConfig(backend="onnx", model_path="m.onnx").backend_options()
     assert whole_image["box"] is None and whole_image["input_size"] is None
     assert DetectorConfig().backend_options() == {"tracking": True, "min_detection_confidence": 0.3,
-                                                  "num_poses": 4, "window_aspect": 1.0, "rescan": True}
+                                                  "num_poses": 4, "window_aspect": 1.0, "rescan": True,
+                                                  "refine_crops": 0}
     assert DetectorConfig(max_people=2).backend_options()["num_poses"] == 2  # max_people bounds MediaPipe's work
     assert whole_image["person_model_path"] is None
     chained = DetectorConfig(backend="onnx", model_path="m.onnx", person_model_path="people.onnx")
@@ -56,6 +57,7 @@ def test_config_maps_parameters_to_backend_options():
     ({"queue_depth": 0}, "queue_depth"),
     ({"device": "tpu"}, "device must be one of"),
     ({"mediapipe_window_aspect": 0.5}, "mediapipe_window_aspect"),
+    ({"mediapipe_refine_crops": -1}, "mediapipe_refine_crops"),
     ({"person_model_path": "people.onnx"}, "person_model_path needs backend 'onnx'"),
     ({"track_max_age": -1}, "track_max_age"),
     ({"track_min_similarity": 0.0}, "track_min_similarity"),

@@ -21,7 +21,7 @@ def create_backend(name: str, **options: Any) -> DetectorBackend:
     """Create the backend called `name` ('mediapipe' or 'onnx') with its keyword options.
 
     mediapipe: tracking, min_detection_confidence, min_tracking_confidence, min_presence_confidence, num_poses,
-        window_aspect (see MediaPipeBackend).
+        window_aspect, rescan, refine_crops (see MediaPipeBackend).
     onnx: model_path (required), model_type, device, input_size, mean, std, score_threshold, iou_threshold, box,
         box_padding, num_threads, person_model_path, person_class (see OnnxBackend).
     Raises DetectorError for an unknown name, a missing optional extra or a bad model.

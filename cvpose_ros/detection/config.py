@@ -40,6 +40,7 @@ class DetectorConfig:
     mediapipe_tracking: bool = True
     mediapipe_window_aspect: float = 1.0
     mediapipe_rescan: bool = True
+    mediapipe_refine_crops: int = 0
     person_model_path: str = ""
     track: bool = True
     track_max_age: int = 15
@@ -62,7 +63,7 @@ class DetectorConfig:
         if self.backend == "mediapipe":
             return {"tracking": self.mediapipe_tracking, "min_detection_confidence": self.min_confidence,
                     "num_poses": self.max_people or DEFAULT_NUM_POSES, "window_aspect": self.mediapipe_window_aspect,
-                    "rescan": self.mediapipe_rescan}
+                    "rescan": self.mediapipe_rescan, "refine_crops": self.mediapipe_refine_crops}
         has_box = self.box[2] > self.box[0] and self.box[3] > self.box[1]
         return {"model_path": self.model_path, "model_type": self.model_type, "device": self.device,
                 "input_size": tuple(self.input_size) if min(self.input_size) > 0 else None,
@@ -100,6 +101,9 @@ PARAMETER_DOCS: dict[str, str] = {
                                "overlapping square windows (finds people the 224 px detector misses); 0 = never",
     "mediapipe_rescan": "MediaPipe: search again with everyone found hidden (it drops one of two people standing "
                         "about a body height apart); false = one pass, faster",
+    "mediapipe_refine_crops": "MediaPipe: run the landmark model again on this many square crops cut around each "
+                              "person's own landmarks and average them (the same person then gets about the same "
+                              "keypoints alone or among others; costs that many landmark runs per person); 0 = off",
     "person_model_path": "ONNX person detector (YOLO-family or mmdeploy export) run before a top-down ONNX pose "
                          "model, one pose per person box; empty = box / whole image",
     "track": "give people per-camera track ids stable across frames (-1 when false)",
@@ -163,6 +167,8 @@ def validate(config: DetectorConfig) -> None:
     _require(0.0 < config.nms_iou <= 1.0, f"nms_iou must be in (0, 1], got {config.nms_iou}")
     _require(config.mediapipe_window_aspect == 0.0 or config.mediapipe_window_aspect >= 1.0,
              f"mediapipe_window_aspect must be 0 or >= 1, got {config.mediapipe_window_aspect}")
+    _require(config.mediapipe_refine_crops >= 0,
+             f"mediapipe_refine_crops must be >= 0 (0 = off), got {config.mediapipe_refine_crops}")
     _require(not config.person_model_path or config.backend == "onnx",
              "person_model_path needs backend 'onnx' (a top-down ONNX pose model)")
     _require(config.track_max_age >= 0, f"track_max_age must be >= 0, got {config.track_max_age}")

@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from cvpose_ros.detection.backend import Detections, DetectorBackend, DetectorError, check_rgb_image
@@ -28,6 +29,11 @@ DEFAULT_NUM_POSES = 4
 DEFAULT_WINDOW_ASPECT = 1.0
 MASK_MIN_VISIBILITY = 0.3  # landmarks that outline a person to hide before the rescan
 MASK_MARGIN = 0.1          # hidden box = landmark box grown by this fraction of its size on each side
+# Refinement pass (`refine_crops`): each person's landmarks again on square crops cut around their own landmarks
+REFINE_CROP_FACTOR = 1.5   # crop side = this x the long side of the person's landmark box
+REFINE_CROP_SIZE = 512     # larger crops are area-averaged down to this side first (the models see 224/256 px)
+REFINE_CROP_OFFSET = 0.03  # with several crops, their centres sit on a circle of this fraction of the side
+REFINE_MAX_MOVE = 0.1      # a crop's result farther (median landmark) than this x the box side is someone else
 DETECTOR_FILE = "modules/pose_detection/pose_detection.tflite"
 LANDMARKS_FILE = "modules/pose_landmark/pose_landmark_full.tflite"
 # Input normalisation of the two models (value = (pixel - mean) / std), as the legacy graphs configure them:
@@ -105,6 +111,11 @@ class MediaPipeBackend(DetectorBackend):
         (filled grey): MediaPipe keeps only one of two people whose landmark regions overlap, which happens when
         people stand about a body height apart. Costs a second detector pass (and the landmark model for whoever
         it finds).
+    refine_crops: 0 = off; n > 0 = run the landmark model again on n square crops cut around each person's own
+        landmarks (side 1.5 x their extent, black outside the image; n > 1 moves the crops a little around the
+        person) and average the results. The crops depend on the person only, not on the detector's box or on
+        who stands around them, so the same person gets about the same keypoints alone or among others, and
+        averaging reduces the few-pixel jitter of the landmark model. Costs n landmarker runs per person.
     """
 
     name = "mediapipe"
@@ -113,7 +124,7 @@ class MediaPipeBackend(DetectorBackend):
     def __init__(self, tracking: bool = True, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, min_presence_confidence: float = 0.5,
                  num_poses: int = DEFAULT_NUM_POSES, window_aspect: float = DEFAULT_WINDOW_ASPECT,
-                 rescan: bool = True) -> None:
+                 rescan: bool = True, refine_crops: int = 0) -> None:
         for label, value in (("min_detection_confidence", min_detection_confidence),
                              ("min_tracking_confidence", min_tracking_confidence),
                              ("min_presence_confidence", min_presence_confidence)):
@@ -123,6 +134,8 @@ class MediaPipeBackend(DetectorBackend):
             raise DetectorError(f"window_aspect must be 0 (never split) or >= 1, got {window_aspect}")
         if int(num_poses) < 1:
             raise DetectorError(f"num_poses must be >= 1, got {num_poses}")
+        if int(refine_crops) < 0:
+            raise DetectorError(f"refine_crops must be >= 0 (0 = off), got {refine_crops}")
         mediapipe, vision, base_options = _import_mediapipe()
         self._mp = mediapipe
         self.tracking, self.num_poses = bool(tracking), int(num_poses)
@@ -134,9 +147,18 @@ class MediaPipeBackend(DetectorBackend):
             output_segmentation_masks=False)
         self._vision, self._options = vision, options
         self.window_aspect, self.rescan = float(window_aspect), bool(rescan)
+        self.refine_crops = int(refine_crops)
         self._window_landmarkers: dict[tuple[int, ...], object] = {}
+        self._crop_landmarker = None
         try:
             self._landmarker = vision.PoseLandmarker.create_from_options(options)
+            if self.refine_crops:  # one person per crop, every crop on its own (no tracking between crops)
+                crop_options = vision.PoseLandmarkerOptions(
+                    base_options=base_options(model_asset_buffer=pose_task_bundle()),
+                    running_mode=vision.RunningMode.IMAGE, num_poses=1,
+                    min_pose_detection_confidence=min_detection_confidence,
+                    min_pose_presence_confidence=min_presence_confidence, output_segmentation_masks=False)
+                self._crop_landmarker = vision.PoseLandmarker.create_from_options(crop_options)
         except (RuntimeError, TypeError, ValueError) as exc:
             raise DetectorError(f"mediapipe could not build its pose landmarker ({type(exc).__name__}); if "
                                 "mediapipe was imported before cvpose_ros.detection, import cvpose_ros.detection "
@@ -181,6 +203,33 @@ class MediaPipeBackend(DetectorBackend):
         raw[..., :2] = raw[..., :2] * np.array([x1 - x0, y1 - y0], np.float32) + np.array([x0, y0], np.float32)
         return raw
 
+    def _landmarks(self, landmarker, crop: np.ndarray) -> np.ndarray | None:
+        """(33, 3) normalised landmarks and visibility of the one person found in a crop by an IMAGE-mode
+        landmarker, or None."""
+        result = landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                                                  data=np.ascontiguousarray(crop)))
+        if not result.pose_landmarks:
+            return None
+        return np.array([(lm.x, lm.y, lm.visibility if lm.visibility is not None else 0.0)
+                         for lm in result.pose_landmarks[0]], dtype=np.float32)
+
+    def _refine(self, image: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Each person's (P, 33, 3) landmarks again from `refine_crops` crops around their own landmarks, averaged;
+        a person keeps the first result when no crop finds them (or a crop finds someone else)."""
+        refined = raw.copy()
+        for person in range(raw.shape[0]):  # one landmarker run per crop: nothing to vectorise
+            found = []
+            for x0, y0, side in refine_squares(raw[person, :, :2], self.refine_crops):
+                landmarks = self._landmarks(self._crop_landmarker, cut_square(image, x0, y0, side, REFINE_CROP_SIZE))
+                if landmarks is None:
+                    continue
+                landmarks[:, :2] = landmarks[:, :2] * side + np.array([x0, y0], np.float32)
+                if same_person(landmarks[:, :2], raw[person, :, :2]):
+                    found.append(landmarks)
+            if found:
+                refined[person] = np.mean(found, axis=0)
+        return refined
+
     def _search(self, image: np.ndarray, windows: list[tuple[int, int, int, int]], stamp_ms: int,
                 search: int) -> np.ndarray:
         """(P, 33, 3) landmarks of everyone found in the windows, people seen by two windows merged."""
@@ -214,12 +263,15 @@ class MediaPipeBackend(DetectorBackend):
                 raw = both[np.sort(keep)]
         if raw.shape[0] == 0:
             return Detections.empty()
+        if self.refine_crops:
+            raw = self._refine(image, raw)
         keypoints, confidence = mediapipe_to_coco17(raw[..., :2], raw[..., 2])
         return Detections(keypoints, confidence, confidence.mean(axis=1))
 
     def close(self) -> None:
-        landmarkers = [getattr(self, "_landmarker", None), *getattr(self, "_window_landmarkers", {}).values()]
-        self._landmarker, self._window_landmarkers = None, {}
+        landmarkers = [getattr(self, "_landmarker", None), getattr(self, "_crop_landmarker", None),
+                       *getattr(self, "_window_landmarkers", {}).values()]
+        self._landmarker, self._crop_landmarker, self._window_landmarkers = None, None, {}
         for landmarker in landmarkers:
             if landmarker is not None:
                 landmarker.close()
@@ -292,3 +344,37 @@ def merge_window_duplicates(keypoints: np.ndarray, confidence: np.ndarray, at_ed
                 continue
         keep.append(int(index))
     return np.array(keep, dtype=np.int64)
+
+
+def refine_squares(landmarks: np.ndarray, count: int, factor: float = REFINE_CROP_FACTOR,
+                   offset: float = REFINE_CROP_OFFSET) -> list[tuple[int, int, int]]:
+    """`count` squares (x0, y0, side) in whole pixels around one person's landmarks (33, 2): side = factor x the
+    long side of their box, centred on the box (one square) or on a circle of radius offset x side around it."""
+    low, high = np.nanmin(landmarks, axis=0), np.nanmax(landmarks, axis=0)
+    side = max(int(round(factor * float(np.max(high - low)))), 1)
+    angles = 2.0 * np.pi * np.arange(count) / count + np.pi / 4.0
+    shifts = offset * side * np.stack([np.cos(angles), np.sin(angles)], axis=1) if count > 1 else np.zeros((1, 2))
+    corners = np.round((low + high) / 2.0 + shifts - side / 2.0).astype(int)
+    return [(int(x), int(y), side) for x, y in corners]
+
+
+def cut_square(image: np.ndarray, x0: int, y0: int, side: int, max_side: int) -> np.ndarray:
+    """The square [x0, x0 + side) x [y0, y0 + side) of an (H, W, 3) image, black where it leaves the image,
+    area-averaged down to max_side when larger (normalised coordinates in it are those of the square)."""
+    height, width = image.shape[:2]
+    left, top = max(x0, 0), max(y0, 0)
+    right, bottom = min(x0 + side, width), min(y0 + side, height)
+    if right <= left or bottom <= top:
+        return np.zeros((min(side, max_side),) * 2 + image.shape[2:], image.dtype)
+    square = cv2.copyMakeBorder(image[top:bottom, left:right], top - y0, y0 + side - bottom, left - x0,
+                                x0 + side - right, cv2.BORDER_CONSTANT, value=0)
+    if side > max_side:
+        square = cv2.resize(square, (max_side, max_side), interpolation=cv2.INTER_AREA)
+    return square
+
+
+def same_person(found: np.ndarray, person: np.ndarray, max_move: float = REFINE_MAX_MOVE) -> bool:
+    """Whether landmarks (33, 2) found on a crop are the person (33, 2) it was cut around: median landmark distance
+    below max_move x the long side of the person's box (a crop may hold a neighbour whom the landmarker prefers)."""
+    extent = float(np.max(np.nanmax(person, axis=0) - np.nanmin(person, axis=0)))
+    return bool(np.nanmedian(np.linalg.norm(found - person, axis=1)) < max_move * max(extent, 1.0))
