@@ -128,3 +128,27 @@ def test_people_standing_close_are_found_by_the_rescan():
     assert found[False].num_people == 1 and found[True].num_people == 2
     nose_x = np.sort(found[True].keypoints[:, J["nose"], 0])
     assert nose_x[0] < 512 < nose_x[1]
+
+
+def test_refinement_pass_runs_on_whole_people_and_leaves_people_cut_by_the_frame_alone():
+    """refine_crops: the astronaut photo shows an upper body (MediaPipe guesses the legs below the frame), so the
+    pass keeps the first result exactly; on a large grey canvas the whole guessed body lies inside the image, so
+    the pass runs: keypoints change a little, not to somewhere else, and each tiled person is still found."""
+    photo = skimage_data.astronaut()
+    canvas = np.full((1300, 1800, 3), 127, np.uint8)
+    canvas[100:612, 200:712], canvas[100:612, 1000:1512] = photo, photo[:, ::-1]
+    face = [J["nose"], J["l_eye"], J["r_eye"], J["l_shoulder"], J["r_shoulder"]]
+    with (create_backend("mediapipe", tracking=False) as plain,
+          create_backend("mediapipe", tracking=False, refine_crops=1) as one,
+          create_backend("mediapipe", tracking=False, refine_crops=2) as refined):
+        alone = plain.detect(photo).keypoints
+        assert np.array_equal(one.detect(photo).keypoints, alone)
+        assert np.array_equal(refined.detect(photo).keypoints, alone)
+        before, after = plain.detect(canvas), refined.detect(canvas)
+    assert before.num_people == after.num_people == 2
+    order_before, order_after = np.argsort(before.keypoints[:, 0, 0]), np.argsort(after.keypoints[:, 0, 0])
+    moved = np.linalg.norm(after.keypoints[order_after][:, face] - before.keypoints[order_before][:, face], axis=-1)
+    assert moved.max() > 0.0                    # the pass ran
+    assert np.median(moved) < 25.0              # and found the same people
+    with pytest.raises(DetectorError, match="refine_crops"):
+        create_backend("mediapipe", refine_crops=-1)

@@ -112,10 +112,11 @@ class MediaPipeBackend(DetectorBackend):
         people stand about a body height apart. Costs a second detector pass (and the landmark model for whoever
         it finds).
     refine_crops: 0 = off; n > 0 = run the landmark model again on n square crops cut around each person's own
-        landmarks (side 1.5 x their extent, black outside the image; n > 1 moves the crops a little around the
-        person) and average the results. The crops depend on the person only, not on the detector's box or on
-        who stands around them, so the same person gets about the same keypoints alone or among others, and
-        averaging reduces the few-pixel jitter of the landmark model. Costs n landmarker runs per person.
+        landmarks (people entirely inside the image only; side 1.5 x their extent, black outside the image; n > 1
+        moves the crops a little around the person) and average the results. The crops depend on the person only,
+        not on the detector's box or on who stands around them, so the same person gets about the same keypoints
+        alone or among others, and averaging reduces the few-pixel jitter of the landmark model. Costs n
+        landmarker runs per person; in video mode it replaces MediaPipe's smoothed landmarks with per-image ones.
     """
 
     name = "mediapipe"
@@ -214,10 +215,15 @@ class MediaPipeBackend(DetectorBackend):
                          for lm in result.pose_landmarks[0]], dtype=np.float32)
 
     def _refine(self, image: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        """Each person's (P, 33, 3) landmarks again from `refine_crops` crops around their own landmarks, averaged;
-        a person keeps the first result when no crop finds them (or a crop finds someone else)."""
+        """Each person's (P, 33, 3) landmarks again from `refine_crops` crops around their own landmarks, averaged.
+        Only people whose 33 landmarks all lie inside the image: for someone cut by the frame (an upper body)
+        MediaPipe extrapolates the rest, and on a crop around the guessed or the visible part it placed shoulders
+        and hips tens of pixels off (scikit-image's astronaut photo). A person also keeps the first result when no
+        crop finds them or a crop finds someone else."""
         refined = raw.copy()
-        for person in range(raw.shape[0]):  # one landmarker run per crop: nothing to vectorise
+        height, width = image.shape[:2]
+        inside = ((raw[..., :2] >= 0) & (raw[..., :2] < np.array([width, height], np.float32))).all(axis=(1, 2))
+        for person in np.flatnonzero(inside):  # one landmarker run per crop: nothing to vectorise
             found = []
             for x0, y0, side in refine_squares(raw[person, :, :2], self.refine_crops):
                 landmarks = self._landmarks(self._crop_landmarker, cut_square(image, x0, y0, side, REFINE_CROP_SIZE))
@@ -348,7 +354,7 @@ def merge_window_duplicates(keypoints: np.ndarray, confidence: np.ndarray, at_ed
 
 def refine_squares(landmarks: np.ndarray, count: int, factor: float = REFINE_CROP_FACTOR,
                    offset: float = REFINE_CROP_OFFSET) -> list[tuple[int, int, int]]:
-    """`count` squares (x0, y0, side) in whole pixels around one person's landmarks (33, 2): side = factor x the
+    """`count` squares (x0, y0, side) in whole pixels around one person's landmarks (L, 2): side = factor x the
     long side of their box, centred on the box (one square) or on a circle of radius offset x side around it."""
     low, high = np.nanmin(landmarks, axis=0), np.nanmax(landmarks, axis=0)
     side = max(int(round(factor * float(np.max(high - low)))), 1)
