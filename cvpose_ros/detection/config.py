@@ -126,6 +126,7 @@ RUNTIME_PARAMETERS = ("min_confidence", "max_people", "frame_id")  # may change 
 PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "min_confidence": (0.0, 1.0), "max_people": (0, 1000), "decode_scale": (0, 8), "num_threads": (0, 1024),
     "box_padding": (0.01, 100.0), "nms_iou": (0.0, 1.0), "mediapipe_window_aspect": (0.0, 100.0),
+    "mediapipe_refine_crops": (0, 16),
     "track_max_age": (0, 1_000_000), "track_min_similarity": (0.0, 1.0), "track_id_start": (-1, 2**31 - 1),
     "queue_depth": (1, 1000), "expected_rate": (0.0, 10_000.0), "min_received_fraction": (0.0, 1.0),
     "diagnostics_period": (0.001, 3600.0),
@@ -167,8 +168,8 @@ def validate(config: DetectorConfig) -> None:
     _require(0.0 < config.nms_iou <= 1.0, f"nms_iou must be in (0, 1], got {config.nms_iou}")
     _require(config.mediapipe_window_aspect == 0.0 or config.mediapipe_window_aspect >= 1.0,
              f"mediapipe_window_aspect must be 0 or >= 1, got {config.mediapipe_window_aspect}")
-    _require(config.mediapipe_refine_crops >= 0,
-             f"mediapipe_refine_crops must be >= 0 (0 = off), got {config.mediapipe_refine_crops}")
+    _require(0 <= config.mediapipe_refine_crops <= 16,
+             f"mediapipe_refine_crops must be in [0, 16] (0 = off), got {config.mediapipe_refine_crops}")
     _require(not config.person_model_path or config.backend == "onnx",
              "person_model_path needs backend 'onnx' (a top-down ONNX pose model)")
     _require(config.track_max_age >= 0, f"track_max_age must be >= 0, got {config.track_max_age}")
