@@ -31,6 +31,7 @@ class WeakLossWeights:
     transform: float = 1.0
     bone_direction: float = 0.1
     supervised: float = 0.0
+    extra_reprojection: float = 1.0  # reprojection into further cameras (only when their 2D is given)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,16 +64,46 @@ def reprojection_loss(refined0: torch.Tensor, refined1: torch.Tensor, kp2d: torc
     """Confidence-weighted robust 2D distance between each refined pose projected into its own camera (with the
     lens model) and the 2D targets. kp2d (B, 2, J, 2) raw pixels, conf (B, 2, J), K (B, 2, 3, 3), dist (B, 2, D).
     Missing targets (NaN or conf <= 0) and missing 3D joints are ignored."""
-    if units not in ("metres", "pixels"):
-        raise ValueError(f"units must be 'metres' or 'pixels', got {units!r}")
     poses = torch.stack([refined0, refined1], dim=1)  # (B, 2, J, 3)
     mask = _finite_points(poses) & _finite_points(kp2d) & (torch.nan_to_num(conf) > 0)
+    return _view_reprojection(poses, kp2d, conf, K, dist, mask, delta_px, units)
+
+
+def extra_view_reprojection_loss(refined0: torch.Tensor, refined1: torch.Tensor, R10: torch.Tensor,
+                                 t10: torch.Tensor, extra: dict[str, torch.Tensor], *, delta_px: float = 1.0,
+                                 units: str = "metres", min_depth: float = 0.05) -> torch.Tensor:
+    """`reprojection_loss` into E further cameras of the recording: both refined poses (refined1 brought into
+    camera 0 by the inverse of cam1_from_cam0) are moved into each extra camera (`extra_R`, `extra_t`: extra from
+    camera 0, (B, E, 3, 3) / (B, E, 3)), projected with `extra_K` / `extra_dist` and compared with `extra_kp2d`
+    (B, E, J, 2) weighted by `extra_conf` (B, E, J). Joints at less than `min_depth` in front of a camera count
+    as missing there. This is the paper's weak supervision by every view, for a network that refines a pair."""
+    R01, t01 = invert_transform(R10.to(refined0.dtype), t10.to(refined0.dtype))
+    in_cam0 = torch.stack([refined0, apply_transform(R01, t01, refined1)], dim=1)  # (B, 2, J, 3)
+    R = extra["extra_R"].to(refined0.dtype)[:, None]  # (B, 1, E, 3, 3)
+    t = extra["extra_t"].to(refined0.dtype)[:, None]
+    points = apply_transform(R, t, in_cam0[:, :, None])  # (B, 2, E, J, 3)
+    b, _, e, j, _ = points.shape
+    points = points.reshape(b, 2 * e, j, 3)
+    kp = extra["extra_kp2d"].repeat(1, 2, 1, 1)
+    conf = extra["extra_conf"].repeat(1, 2, 1)
+    K = extra["extra_K"].repeat(1, 2, 1, 1)
+    dist = extra["extra_dist"].repeat(1, 2, 1)
+    mask = (_finite_points(points) & _finite_points(kp) & (torch.nan_to_num(conf) > 0)
+            & (torch.nan_to_num(points[..., 2], nan=0.0) > min_depth))
+    return _view_reprojection(points, kp, conf, K, dist, mask, delta_px, units)
+
+
+def _view_reprojection(poses: torch.Tensor, kp2d: torch.Tensor, conf: torch.Tensor, K: torch.Tensor,
+                       dist: torch.Tensor | None, mask: torch.Tensor, delta_px: float, units: str) -> torch.Tensor:
+    """Masked, confidence-weighted robust distance between poses (B, V, J, 3) projected per view and kp2d."""
+    if units not in ("metres", "pixels"):
+        raise ValueError(f"units must be 'metres' or 'pixels', got {units!r}")
     safe_poses = _zero_invalid(poses, mask, (0.0, 0.0, 1.0))
     safe_kp = _zero_invalid(kp2d, mask, (0.0, 0.0))
     pixels = project_points(safe_poses, K.to(poses.dtype), None if dist is None else dist.to(poses.dtype))
     error = robust_distance(pixels - safe_kp, delta_px)
     if units == "metres":
-        focal = 0.5 * (K[..., 0, 0] + K[..., 1, 1]).to(poses.dtype)  # (B, 2)
+        focal = 0.5 * (K[..., 0, 0] + K[..., 1, 1]).to(poses.dtype)  # (B, V)
         error = error * safe_poses[..., 2].detach().clamp_min(1e-3) / focal[..., None]
     return _masked_mean(error, mask, torch.nan_to_num(conf))
 
@@ -132,10 +163,12 @@ def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor, *, root: int | tuple[int, .
 def weak_supervision_loss(refined0: torch.Tensor, refined1: torch.Tensor, kp2d: torch.Tensor, conf: torch.Tensor,
                           K: torch.Tensor, dist: torch.Tensor | None, R10: torch.Tensor, t10: torch.Tensor,
                           weights: WeakLossWeights = WeakLossWeights(), *, gt3d: torch.Tensor | None = None,
-                          reprojection_units: str = "metres",
-                          layout: Layout = H36M17) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                          reprojection_units: str = "metres", layout: Layout = H36M17,
+                          extra: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total weighted loss and a dict of the detached unweighted terms (reprojection, symmetry, transform,
-    bone_direction, and supervised when gt3d (B, J, 3) in camera 0 is given and weights.supervised > 0)."""
+    bone_direction, supervised when gt3d (B, J, 3) in camera 0 is given and weights.supervised > 0, and
+    extra_reprojection when `extra` holds further cameras' 2D (`extra_view_reprojection_loss`) and
+    weights.extra_reprojection > 0)."""
     terms = {
         "reprojection": reprojection_loss(refined0, refined1, kp2d, conf, K, dist, units=reprojection_units),
         "symmetry": symmetry_loss(torch.stack([refined0, refined1], dim=1), layout=layout),
@@ -146,6 +179,9 @@ def weak_supervision_loss(refined0: torch.Tensor, refined1: torch.Tensor, kp2d: 
         gt1 = apply_transform(R10.to(gt3d.dtype), t10.to(gt3d.dtype), gt3d)
         terms["supervised"] = 0.5 * (mpjpe_loss(refined0, gt3d, root=layout.root)
                                      + mpjpe_loss(refined1, gt1, root=layout.root))
+    if extra is not None and weights.extra_reprojection > 0 and extra["extra_kp2d"].shape[1]:
+        terms["extra_reprojection"] = extra_view_reprojection_loss(refined0, refined1, R10, t10, extra,
+                                                                   units=reprojection_units)
     factors = weights.to_dict()
     total = sum(factors[name] * value for name, value in terms.items())
     return total, {name: value.detach() for name, value in terms.items()}

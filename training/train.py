@@ -26,7 +26,7 @@ from cvpose_ros.losses import WeakLossWeights, weak_supervision_loss
 from cvpose_ros.model.checkpoint import CheckpointError, save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import create_model, refine_tensors
-from training.data.samples import SampleError, TriangulatedSamples, TwoViewSamples
+from training.data.samples import EXTRA_FIELDS, SampleError, TriangulatedSamples, TwoViewSamples
 from training.metrics import compare, load_model, summarise
 from training.train_config import ConfigError, TrainConfig, config_from_args
 from training.train_data import DataSources
@@ -48,6 +48,12 @@ def swap_views(batch: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, 
     out["t10"] = torch.where(mask.view(-1, 1), -(R01 @ batch["t10"][..., None])[..., 0], batch["t10"])
     gt1 = batch["gt3d"] @ batch["R10"].transpose(1, 2) + batch["t10"][:, None]
     out["gt3d"] = torch.where(m, gt1, batch["gt3d"])
+    if "extra_R" in batch:  # further cameras are stored relative to camera 0: re-anchor them on the new camera 0
+        t01 = -(R01 @ batch["t10"][..., None])[..., 0]
+        R = batch["extra_R"] @ R01[:, None]
+        t = (batch["extra_R"] @ t01[:, None, :, None])[..., 0] + batch["extra_t"]
+        out["extra_R"] = torch.where(mask.view(-1, 1, 1, 1), R, batch["extra_R"])
+        out["extra_t"] = torch.where(mask.view(-1, 1, 1), t, batch["extra_t"])
     return out
 
 
@@ -116,7 +122,8 @@ class Trainer:
         if self.rank == 0:  # only rank 0 writes outputs
             self.out.mkdir(parents=True, exist_ok=True)
         self.weights = WeakLossWeights(cfg.w_reprojection, cfg.w_symmetry, cfg.w_transform, cfg.w_bone_direction,
-                                       cfg.w_supervised)
+                                       cfg.w_supervised, cfg.w_reprojection if cfg.w_extra_views is None
+                                       else cfg.w_extra_views)
         self.data = DataSources(cfg, list(sources), self.rng)
         self._build_model()
         self.epoch, self.best_score, self.started = 0, math.inf, time.time()
@@ -186,7 +193,9 @@ class Trainer:
                                                 batch["valid"], batch["R10"], batch["t10"], spec=self.spec)
             loss, terms = weak_supervision_loss(refined0, refined1, batch["kp2d"], batch["conf"], batch["K"],
                                                 batch["dist"], batch["R10"], batch["t10"], self.weights,
-                                                gt3d=batch["gt3d"], layout=self.model.layout)
+                                                gt3d=batch["gt3d"], layout=self.model.layout,
+                                                extra={k: v for k, v in batch.items() if k in EXTRA_FIELDS}
+                                                if "extra_kp2d" in batch else None)
             finite = bool(torch.isfinite(loss))
             if self.world > 1:  # every rank skips together, or the gradient all-reduce would wait forever
                 finite = _all_reduce([float(finite)], self.device, "min")[0] > 0

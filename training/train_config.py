@@ -69,6 +69,8 @@ class TrainConfig:
     w_transform: float = 1.0
     w_bone_direction: float = 0.1
     w_supervised: float = 0.0
+    w_extra_views: float | None = None     # reprojection into further cameras of multi-camera samples (None: =
+                                           # w_reprojection; 0 ignores them)
     freeze_batchnorm: bool = False         # keep BatchNorm running statistics fixed (fine-tuning on small real sets)
     lr: float = 1e-3
     lr_decay: float = 0.9
@@ -98,6 +100,8 @@ class TrainConfig:
             raise ConfigError(f"need lr > 0 and 0 < lr_decay <= 1, got {self.lr}, {self.lr_decay}")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.procedural_fraction <= 1:
             raise ConfigError("val_fraction must be in [0, 1) and procedural_fraction in [0, 1]")
+        if self.w_extra_views is not None and self.w_extra_views < 0:
+            raise ConfigError(f"w_extra_views must be >= 0, got {self.w_extra_views}")
         if self.progress not in ("auto", "on", "off"):
             raise ConfigError(f"progress must be auto, on or off, got {self.progress!r}")
         for name in (self.validation_noise, self.validation_light_noise):

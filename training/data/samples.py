@@ -1,6 +1,8 @@
 """Two-view training samples (the contract shared by every data source) and their cached coarse triangulation.
 
-`TwoViewSamples` holds N samples of one person seen by two calibrated cameras (see docs/ARCHITECTURE.md).
+`TwoViewSamples` holds N samples of one person seen by two calibrated cameras (see docs/ARCHITECTURE.md), and
+optionally what E further calibrated cameras saw of the same person at the same instant (`extra_*`: 2D targets of
+the weak reprojection loss only; the network still refines the pair).
 `TriangulatedSamples` adds, once per sample set, the coarse DLT poses in both camera frames with
 `cvpose_ros.triangulation.triangulate_pair`, so that training epochs only run the network.
 """
@@ -8,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,13 @@ class TwoViewSamples:
     R10: np.ndarray                  # (N, 3, 3) cam1_from_cam0 rotation
     t10: np.ndarray                  # (N, 3) cam1_from_cam0 translation, metres
     gt3d: np.ndarray | None = None   # (N, J, 3) in camera 0's frame, metres
+    # further cameras of the recording (all six or none): weak 2D targets beyond the pair
+    extra_kp2d: np.ndarray | None = None   # (N, E, J, 2) raw pixels, NaN = missing
+    extra_conf: np.ndarray | None = None   # (N, E, J), 0 = missing (also pads a sample with fewer cameras)
+    extra_K: np.ndarray | None = None      # (N, E, 3, 3)
+    extra_dist: np.ndarray | None = None   # (N, E, 8)
+    extra_R: np.ndarray | None = None      # (N, E, 3, 3) extra camera from camera 0, rotation
+    extra_t: np.ndarray | None = None      # (N, E, 3) extra camera from camera 0, translation, metres
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,6 +56,11 @@ class TwoViewSamples:
     def __len__(self) -> int:
         return int(self.kp2d.shape[0])
 
+    @property
+    def extra_views(self) -> int:
+        """Number E of further cameras (0 without)."""
+        return 0 if self.extra_kp2d is None else int(self.extra_kp2d.shape[1])
+
     def validate(self) -> None:
         """Raise SampleError unless every array has the contract's shape and the calibration is finite."""
         n, j = self.kp2d.shape[0] if self.kp2d.ndim else -1, NUM_JOINTS
@@ -54,10 +68,17 @@ class TwoViewSamples:
                     "R10": (n, 3, 3), "t10": (n, 3)}
         if self.gt3d is not None:
             expected["gt3d"] = (n, j, 3)
+        present = [getattr(self, name) is not None for name in EXTRA_FIELDS]
+        if any(present) and not all(present):
+            raise SampleError(f"TwoViewSamples: give all of {EXTRA_FIELDS} or none")
+        if all(present):
+            e = self.extra_kp2d.shape[1] if self.extra_kp2d.ndim == 4 else -1
+            expected.update(extra_kp2d=(n, e, j, 2), extra_conf=(n, e, j), extra_K=(n, e, 3, 3),
+                            extra_dist=(n, e, NUM_DIST), extra_R=(n, e, 3, 3), extra_t=(n, e, 3))
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise SampleError(f"TwoViewSamples.{name} must have shape {shape}, got {getattr(self, name).shape}")
-        for name in ("K", "dist", "R10", "t10"):
+        for name in ("K", "dist", "R10", "t10") + (EXTRA_FIELDS[2:] if all(present) else ()):
             if not np.isfinite(getattr(self, name)).all():
                 raise SampleError(f"TwoViewSamples.{name} has non-finite values")
         if n and (self.K[:, :, 0, 0] <= 0).any():
@@ -73,8 +94,31 @@ class TwoViewSamples:
         R01 = np.transpose(self.R10, (0, 2, 1))
         t01 = -np.einsum("nij,nj->ni", R01, self.t10)
         gt = None if self.gt3d is None else self.gt3d @ np.transpose(self.R10, (0, 2, 1)) + self.t10[:, None]
+        extra = {}
+        if self.extra_kp2d is not None:  # extra camera from the new camera 0 (the old camera 1)
+            extra = {name: getattr(self, name) for name in EXTRA_FIELDS[:4]}
+            extra["extra_R"] = np.einsum("neij,njk->neik", self.extra_R, R01)
+            extra["extra_t"] = np.einsum("neij,nj->nei", self.extra_R, t01) + self.extra_t
         return TwoViewSamples(self.kp2d[:, ::-1], self.conf[:, ::-1], self.K[:, ::-1], self.dist[:, ::-1],
-                              R01, t01, gt)
+                              R01, t01, gt, **extra)
+
+    def with_extra_views(self, views: int) -> TwoViewSamples:
+        """The same samples with exactly `views` extra-camera slots: missing slots are padded (confidence 0, NaN
+        pixels, identity camera), so that sets with different numbers of cameras concatenate."""
+        have = self.extra_views
+        if have == views and self.extra_kp2d is not None:
+            return self
+        if have > views:
+            raise SampleError(f"cannot shrink {have} extra views to {views}")
+        n, j, pad = len(self), self.kp2d.shape[2], views - have
+        filler = {"extra_kp2d": np.full((n, pad, j, 2), np.nan), "extra_conf": np.zeros((n, pad, j)),
+                  "extra_K": np.broadcast_to(np.eye(3), (n, pad, 3, 3)), "extra_dist": np.zeros((n, pad, NUM_DIST)),
+                  "extra_R": np.broadcast_to(np.eye(3), (n, pad, 3, 3)),
+                  "extra_t": np.broadcast_to([0.0, 0.0, 1.0], (n, pad, 3))}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in EXTRA_FIELDS:
+            values[name] = filler[name] if values[name] is None else np.concatenate([values[name], filler[name]], 1)
+        return TwoViewSamples(**values)
 
     def save(self, path: str | Path) -> None:
         """Write an .npz (gt3d omitted when unknown)."""
@@ -85,20 +129,28 @@ class TwoViewSamples:
     def load(cls, path: str | Path) -> TwoViewSamples:
         """Read an .npz written by `save`; raises SampleError on missing fields."""
         with np.load(path) as data:
-            missing = [f.name for f in fields(cls) if f.name != "gt3d" and f.name not in data]
+            missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in data]
             if missing:
                 raise SampleError(f"{path}: not a TwoViewSamples file (missing {missing})")
             return cls(**{f.name: data[f.name] if f.name in data else None for f in fields(cls)})
 
 
+EXTRA_FIELDS = ("extra_kp2d", "extra_conf", "extra_K", "extra_dist", "extra_R", "extra_t")
+
+
 def concat_samples(parts: Sequence[TwoViewSamples]) -> TwoViewSamples:
-    """One sample set from several; gt3d is kept only when every part has it."""
+    """One sample set from several; gt3d is kept only when every part has it; when any part has extra cameras,
+    every part is padded to the largest number of them (`with_extra_views`)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         raise SampleError("no samples to concatenate")
     with_gt = all(p.gt3d is not None for p in parts)
+    if any(p.extra_kp2d is not None for p in parts):
+        views = max(p.extra_views for p in parts)
+        parts = [p.with_extra_views(views) for p in parts]
     return TwoViewSamples(**{f.name: (np.concatenate([getattr(p, f.name) for p in parts])
-                                      if f.name != "gt3d" or with_gt else None) for f in fields(TwoViewSamples)})
+                                      if getattr(parts[0], f.name) is not None and (f.name != "gt3d" or with_gt)
+                                      else None) for f in fields(TwoViewSamples)})
 
 
 def camera_from_arrays(K: np.ndarray, dist: np.ndarray) -> CameraModel:
@@ -136,6 +188,9 @@ class TriangulatedSamples(torch.utils.data.Dataset):
             out[name] = torch.from_numpy(getattr(s, name)[idx])
         out["gt3d"] = (torch.from_numpy(s.gt3d[idx]) if s.gt3d is not None
                        else torch.full((len(idx), NUM_JOINTS, 3), float("nan")))
+        if s.extra_kp2d is not None:
+            for name in EXTRA_FIELDS:
+                out[name] = torch.from_numpy(getattr(s, name)[idx])
         return out
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from cvpose_ros.calibration import CalibratedCamera, read_qualisys
-from training.data.samples import TwoViewSamples
+from cvpose_ros.cross_view import MatchConfig, match_views
+from cvpose_ros.skeleton import get_layout
+from training.data.samples import TwoViewSamples, concat_samples
 
 
 @dataclass
@@ -34,42 +36,106 @@ def all_pairs(count: int) -> list[tuple[int, int]]:
 
 def video_samples(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confidence: np.ndarray,
                   pairs: Sequence[tuple[int, int]] | None = None, frames: Sequence[int] | np.ndarray | None = None,
-                  min_confidence: float = 0.1, min_valid_joints: int = 6) -> VideoSamples:
+                  min_confidence: float = 0.1, min_valid_joints: int = 6, extra_views: bool = False,
+                  repair: bool = False, layout: str = "coco17") -> VideoSamples:
     """One sample per (pair, frame) where both views have >= `min_valid_joints` joints above `min_confidence`.
 
     pixels (V, T, J, 2) raw pixels and confidence (V, T, J) of one person per frame, already time-aligned (see
     `training.multiview.align`); `pairs` default to every pair, `frames` to every frame. K, distortion and the
     relative pose cam1_from_cam0 come from the calibration.
+
+    `extra_views`: every sample also carries the other V - 2 cameras' 2D of its frame (`TwoViewSamples.extra_*`),
+    weak targets of the reprojection into every camera. `repair`: the pair's keypoints are those the node
+    triangulates (`cvpose_ros.cross_view.match_views`: one-view left/right swaps repaired, joints the two views
+    disagree on dropped; a frame the node would not match is skipped), and the extra cameras' keypoints have the
+    swaps the consensus of all cameras finds undone (`training.multiview.detect_swaps`, run on `frames` only, so
+    no other frame informs a sample). Where the pair's repaired labels and the consensus disagree, the extra
+    targets of that sample are dropped (confidence 0) rather than teach a swap.
     """
     pixels, confidence = np.asarray(pixels, np.float64), np.asarray(confidence, np.float64)
     if pixels.shape[0] != len(cameras) or confidence.shape != pixels.shape[:3]:
         raise ValueError(f"{len(cameras)} cameras, pixels {pixels.shape}, confidence {confidence.shape}")
+    if extra_views and len(cameras) < 3:
+        raise ValueError(f"extra views need at least 3 cameras, got {len(cameras)}")
     pairs = all_pairs(len(cameras)) if pairs is None else [tuple(p) for p in pairs]
     frames = np.arange(pixels.shape[1]) if frames is None else np.asarray(frames, dtype=np.int64)
     conf = np.where(np.isfinite(pixels).all(-1), np.nan_to_num(confidence), 0.0)
+    consensus = pixels
+    if repair and extra_views:
+        from training.multiview import detect_swaps
+
+        consensus = pixels.copy()
+        consensus[:, frames] = detect_swaps(cameras, pixels[:, frames], conf[:, frames]).corrected
     usable = (conf >= min_confidence).sum(-1) >= min_valid_joints  # (V, T)
-    kp, cf, K, dist, R, t, pair_ids, frame_ids = [], [], [], [], [], [], [], []
+    parts, pair_ids, frame_ids = [], [], []
     for a, b in pairs:
         keep = frames[usable[a, frames] & usable[b, frames]]
         if not len(keep):
             continue
         c0, c1 = cameras[a], cameras[b]
         rel = c1.cam_from_world.compose(c0.cam_from_world.inverse())
+        kp = np.stack([pixels[a, keep], pixels[b, keep]], axis=1)
+        cf = np.stack([conf[a, keep], conf[b, keep]], axis=1)
+        if repair:
+            kp, cf, matched = _node_keypoints(c0, c1, rel, kp, cf, layout, min_confidence)
+            keep, kp, cf = keep[matched], kp[matched], cf[matched]
+            if not len(keep):
+                continue
         n = len(keep)
-        kp.append(np.stack([pixels[a, keep], pixels[b, keep]], axis=1))
-        cf.append(np.stack([conf[a, keep], conf[b, keep]], axis=1))
-        K.append(np.broadcast_to(np.stack([c0.model.K, c1.model.K]), (n, 2, 3, 3)))
-        dist.append(np.broadcast_to(np.stack([c0.model.rational_coefficients(), c1.model.rational_coefficients()]),
-                                    (n, 2, 8)))
-        R.append(np.broadcast_to(rel.R, (n, 3, 3)))
-        t.append(np.broadcast_to(rel.t, (n, 3)))
+        arrays = {"kp2d": kp, "conf": cf,
+                  "K": np.broadcast_to(np.stack([c0.model.K, c1.model.K]), (n, 2, 3, 3)),
+                  "dist": np.broadcast_to(np.stack([c0.model.rational_coefficients(),
+                                                    c1.model.rational_coefficients()]), (n, 2, 8)),
+                  "R10": np.broadcast_to(rel.R, (n, 3, 3)), "t10": np.broadcast_to(rel.t, (n, 3))}
+        if extra_views:
+            arrays.update(_extra_fields(cameras, (a, b), consensus, conf, keep))
+            if repair:  # the pair's labels must be the consensus's, or the extra targets would teach a swap
+                ours = np.stack([consensus[a, keep], consensus[b, keep]], axis=1)
+                both = np.isfinite(kp).all(-1) & np.isfinite(ours).all(-1)
+                differ = (np.where(both, np.linalg.norm(np.nan_to_num(kp - ours), axis=-1), 0.0) > 1.0).any((1, 2))
+                arrays["extra_conf"] = np.where(differ[:, None, None], 0.0, arrays["extra_conf"])
+        parts.append(TwoViewSamples(**arrays))
         pair_ids.append(np.tile([a, b], (n, 1)))
         frame_ids.append(keep)
-    if not kp:
+    if not parts:
         raise ValueError("no frame where both views of a chosen pair see enough joints")
-    samples = TwoViewSamples(kp2d=np.concatenate(kp), conf=np.concatenate(cf), K=np.concatenate(K),
-                             dist=np.concatenate(dist), R10=np.concatenate(R), t10=np.concatenate(t))
-    return VideoSamples(samples, np.concatenate(pair_ids), np.concatenate(frame_ids))
+    return VideoSamples(concat_samples(parts), np.concatenate(pair_ids), np.concatenate(frame_ids))
+
+
+def _extra_fields(cameras: Sequence[CalibratedCamera], pair: tuple[int, int], pixels: np.ndarray,
+                  conf: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """`TwoViewSamples.extra_*` arrays of the frames `keep`: every camera not in `pair`, relative to pair[0]."""
+    others = [v for v in range(len(cameras)) if v not in pair]
+    world_from_cam0 = cameras[pair[0]].cam_from_world.inverse()
+    rel = [cameras[v].cam_from_world.compose(world_from_cam0) for v in others]
+    n = len(keep)
+    return {"extra_kp2d": np.moveaxis(pixels[others][:, keep], 0, 1),
+            "extra_conf": np.moveaxis(conf[others][:, keep], 0, 1),
+            "extra_K": np.broadcast_to(np.stack([cameras[v].model.K for v in others]), (n, len(others), 3, 3)),
+            "extra_dist": np.broadcast_to(np.stack([cameras[v].model.rational_coefficients() for v in others]),
+                                          (n, len(others), 8)),
+            "extra_R": np.broadcast_to(np.stack([r.R for r in rel]), (n, len(others), 3, 3)),
+            "extra_t": np.broadcast_to(np.stack([r.t for r in rel]), (n, len(others), 3))}
+
+
+def _node_keypoints(cam0: CalibratedCamera, cam1: CalibratedCamera, rel, kp: np.ndarray, conf: np.ndarray,
+                    layout: str, min_confidence: float, association_gate: float = 0.1
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The keypoints the node triangulates for one person per view and frame (kp (N, 2, J, 2), conf (N, 2, J)):
+    `match_views` with the pipeline's matching settings; returns them and the mask of frames it matched."""
+    config = MatchConfig(gate=association_gate, lone_gate=max(association_gate, MatchConfig.lone_gate),
+                         min_confidence=min_confidence)
+    out_kp, out_conf = np.full_like(kp, np.nan), np.zeros_like(conf)
+    matched = np.zeros(len(kp), dtype=bool)
+    ids = np.array([-1])
+    for i in range(len(kp)):  # one person per view: a frame is one call
+        m = match_views(cam0.model, cam1.model, rel, kp[i, 0][None], conf[i, 0][None], ids,
+                        kp[i, 1][None], conf[i, 1][None], ids, get_layout(layout), config)
+        if len(m.i0):
+            out_kp[i] = np.stack([m.kp0[0], m.kp1[0]])
+            out_conf[i] = np.stack([m.conf0[0], m.conf1[0]])
+            matched[i] = True
+    return out_kp, out_conf, matched
 
 
 def load_aligned_detections(detections: str | Path, calibration: str | Path, max_lag: int = 6
