@@ -23,9 +23,10 @@ def _unfreeze():
 def test_freeze_startup_heap_moves_live_objects_out_of_the_collector() -> None:
     assert gc.get_freeze_count() == 0
     frozen = freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > 1000  # the interpreter, numpy, rclpy and this test's modules
-    garbage = [[] for _ in range(10)]
-    assert gc.get_freeze_count() == frozen  # objects made afterwards stay collectable
+    assert frozen > 1000  # the interpreter, numpy, rclpy and this test's modules
+    garbage = [[] for _ in range(1000)]
+    # objects made afterwards stay collectable (the frozen count only shrinks, as frozen objects are freed)
+    assert gc.get_freeze_count() <= frozen
     del garbage
 
 
