@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 
-def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
-    """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built.
-    `freeze`: freeze the start-up heap as the console entry point does (False shows what that buys)."""
+def _serve(node, ready, stop, freeze: bool) -> None:
+    """Freeze the start-up heap as the node's console entry point does (`cvpose_ros.ros.entry.run_node`; False
+    shows what that buys), say `ready`, spin until `stop` is set, then shut down."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
 
     from cvpose_ros.ros.entry import freeze_startup_heap
-    from cvpose_ros.ros.refiner_node import RefinerNode
 
-    rclpy.init()
-    node = RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
     if freeze:
-        freeze_startup_heap()  # as the node's console entry point does (cvpose_ros.ros.entry.run_node)
+        freeze_startup_heap()
     ready.set()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -26,18 +22,27 @@ def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None
     rclpy.shutdown()
 
 
+def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
+    """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from cvpose_ros.ros.refiner_node import RefinerNode
+
+    rclpy.init()
+    _serve(RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()]), ready, stop,
+           freeze)
+
+
 def run_relay_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
     """Child process: the floor of any rclpy node on this path. Subscribes what refiner_node subscribes (both
     cameras' keypoints and camera_info, same QoS) and answers each camera-1 message at once with an empty
     `skeletons` message carrying its stamp: DDS, rclpy's executor and (de)serialisation, nothing of the package."""
     import rclpy
     from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo
-
-    from cvpose_ros.ros.entry import freeze_startup_heap
 
     rclpy.init()
     node = Node("refiner_node")
@@ -54,15 +59,7 @@ def run_relay_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
         node.create_subscription(Keypoints2D, f"cam{cam}/keypoints", answer if cam == 1 else (lambda _m: None),
                                  inputs)
         node.create_subscription(CameraInfo, f"cam{cam}/camera_info", lambda _m: None, inputs)
-    if freeze:
-        freeze_startup_heap()
-    ready.set()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    while not stop.is_set():
-        executor.spin_once(timeout_sec=0.05)
-    node.destroy_node()
-    rclpy.shutdown()
+    _serve(node, ready, stop, freeze)
 
 
 def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True, relay: bool = False):

@@ -125,15 +125,18 @@ def test_groups_find_everyone_in_shuffled_views_and_repair_a_swap(scene):
         np.testing.assert_allclose(out.pixels[2, g], views[2].keypoints[t, person], atol=1e-9)
 
 
+def group_with_a_miss(scene, cameras: int, missing_view: int):
+    """`group_views` on frame 5 of the clean corner rig where camera `missing_view` misses person 2."""
+    views = synthetic.project_scene(scene, synthetic.corner_rig(cameras), "clean", seed=0)
+    setup = rig_setup(synthetic.corner_rig(cameras))
+    pixels = [views[v].keypoints[5] for v in range(cameras)]
+    conf = [views[v].confidence[5] for v in range(cameras)]
+    pixels[missing_view], conf[missing_view] = pixels[missing_view][:2], conf[missing_view][:2]
+    return group_views(setup.models, setup.cam_from_cam0, pixels, conf, [np.full(3, -1)] * cameras, LAYOUT)
+
+
 def test_a_person_camera_0_does_not_see_is_grouped_from_the_others(scene):
-    rig = synthetic.corner_rig(3)
-    views = synthetic.project_scene(scene, rig, "clean", seed=0)
-    setup = rig_setup(rig)
-    t = 5
-    pixels = [views[v].keypoints[t] for v in range(3)]
-    conf = [views[v].confidence[t] for v in range(3)]
-    pixels[0], conf[0] = pixels[0][:2], conf[0][:2]  # camera 0 misses person 2
-    out = group_views(setup.models, setup.cam_from_cam0, pixels, conf, [np.full(3, -1)] * 3, LAYOUT)
+    out = group_with_a_miss(scene, 3, 0)
     assert out.num_people == 3
     alone = out.members[out.members[:, 0] < 0]
     assert alone.tolist() == [[-1, 2, 2]]
@@ -166,14 +169,7 @@ def test_further_cameras_join_by_projection_after_one_two_view_match(scene, monk
 
 
 def test_a_person_camera_1_misses_is_matched_two_view_and_projected_into_the_rest(scene):
-    rig = synthetic.corner_rig(4)
-    views = synthetic.project_scene(scene, rig, "clean", seed=0)
-    setup = rig_setup(rig)
-    t = 5
-    pixels = [views[v].keypoints[t] for v in range(4)]
-    conf = [views[v].confidence[t] for v in range(4)]
-    pixels[1], conf[1] = pixels[1][:2], conf[1][:2]  # camera 1 misses person 2
-    out = group_views(setup.models, setup.cam_from_cam0, pixels, conf, [np.full(3, -1)] * 4, LAYOUT)
+    out = group_with_a_miss(scene, 4, 1)
     assert sorted(out.members.tolist()) == [[0, 0, 0, 0], [1, 1, 1, 1], [2, -1, 2, 2]]
 
 
