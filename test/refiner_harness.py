@@ -26,6 +26,9 @@ from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS
 from cvpose_ros.synthetic import Rig, camera_info_fields, generate_scene, project_scene
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+# Hostile-input tests make the node log a burst of warnings (warn_throttle 0): a reader history as deep as the
+# rosout writer's (1000) keeps a slow, loaded test process from losing the line it waits for.
+ROSOUT = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
 NS_PER_FRAME = 33_333_333
 
 
@@ -83,7 +86,7 @@ class Harness:
         for topic, kind, qos in (("skeletons", Skeleton3DArray, RELIABLE), ("skeletons_coarse", Skeleton3DArray,
                                  RELIABLE), ("skeleton_markers", MarkerArray, RELIABLE), ("/tf", TFMessage, TF_QOS),
                                  ("/tf_static", TFMessage, TF_STATIC_QOS), ("/diagnostics", DiagnosticArray,
-                                                                           RELIABLE), ("/rosout", Log, RELIABLE)):
+                                                                           RELIABLE), ("/rosout", Log, ROSOUT)):
             self.rig.create_subscription(kind, topic, lambda m, t=topic: self.received[t].append(m), qos)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
