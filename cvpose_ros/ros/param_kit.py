@@ -36,6 +36,16 @@ def descriptor(name: str, spec: ParamSpec) -> ParameterDescriptor:
     return desc
 
 
+def declare(node: Node, name: str, spec: ParamSpec) -> None:
+    """Declare one parameter with its descriptor; a start-up value rclpy refuses (out of the declared range, say)
+    becomes a ParameterError naming the parameter and its bounds."""
+    try:
+        node.declare_parameter(name, spec.default, descriptor(name, spec))
+    except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+        bounds = f" must be in [{spec.range[0]}, {spec.range[1]}]" if spec.range else ""
+        raise ParameterError(f"parameter {name}{bounds}: {exc.args[0]}") from exc
+
+
 class LiveParameters(Generic[T]):
     """A node's parameter table, declared with descriptors and kept valid for the node's whole life.
 
@@ -48,13 +58,8 @@ class LiveParameters(Generic[T]):
                  apply: Callable[[T, T], None] | None = None) -> None:
         self._node, self._specs, self._build, self._apply = node, dict(specs), build, apply
         for name, spec in self._specs.items():
-            if node.has_parameter(name):  # declared ahead (refiner_parameters reads `cameras` first)
-                continue
-            try:
-                node.declare_parameter(name, spec.default, descriptor(name, spec))
-            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
-                bounds = f" must be in [{spec.range[0]}, {spec.range[1]}]" if spec.range else ""
-                raise ParameterError(f"parameter {name}{bounds}: {exc.args[0]}") from exc
+            if not node.has_parameter(name):  # else declared ahead (refiner_parameters reads `cameras` first)
+                declare(node, name, spec)
         self.values = coerce_types({name: node.get_parameter(name).value for name in self._specs}, self._specs)
         self.settings: T = build(self.values)
         node.add_on_set_parameters_callback(self._on_set)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 
 from cvpose_ros.camera import RigidTransform
@@ -26,7 +25,7 @@ from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.param_spec import coerce_types as coerce_spec_types
-from cvpose_ros.ros.param_kit import LiveParameters, descriptor
+from cvpose_ros.ros.param_kit import LiveParameters, declare, descriptor
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
 
@@ -329,16 +328,11 @@ def refiner_parameters(node: Node, apply: Callable[[RefinerParams, RefinerParams
     """Declare, read and validate the refiner node's parameters; later sets are validated and passed to `apply`.
 
     `cameras` is declared first: its length decides which cam<i>.* parameters exist (cam2.* and up)."""
-    spec = PARAMETERS["cameras"]
-    try:
-        node.declare_parameter("cameras", spec.default, descriptor("cameras", spec))
-    except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
-        raise ParameterError(f"parameter cameras: {exc.args[0]}") from exc
+    declare(node, "cameras", PARAMETERS["cameras"])
     value = node.get_parameter("cameras").value
     count = len(value) if isinstance(value, list | tuple) else 2
     specs = {**PARAMETERS, **camera_parameters(count)}
     return LiveParameters(node, specs, lambda values: validate(values, node.get_namespace()), apply)
-
 
 
 def read_parameters(node: Node) -> RefinerParams:
