@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
@@ -73,7 +72,7 @@ class CameraInfoNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     return run_node(CameraInfoNode, "cvpose-camera-info: error: ",
-                    (ValueError, CalibrationError, InvalidParameterValueException), args)
+                    (ValueError, CalibrationError), args)  # ParameterError is a ValueError
 
 
 if __name__ == "__main__":
