@@ -9,15 +9,19 @@ weights (else a full-size network with random weights: the compute is identical)
 The first row is the floor: an rclpy node with the same subscriptions that answers each frame at once with an empty
 message (DDS, the executor and serialisation, none of the package's work). The configurations of one people count
 run one after the other, so a busy machine affects them alike; compare the ratios printed at the end rather than
-absolute numbers across runs.
+absolute numbers across runs. The node (and the floor) spin on the node's default executor, rclpy's EventsExecutor;
+`--executor events single_threaded` adds rows on rclpy's default executor. BENCH_PROFILE=PATH writes a cProfile of
+each child's spin to PATH.<pid>.
 
     python bench/bench_node_latency.py [--seconds 6] [--device auto] [--people 1 5] [--runtimes torch onnxruntime
-                                       onnxruntime-int8] [--heap frozen|unfrozen|both] [--out results.json]
+                                       onnxruntime-int8] [--heap frozen|unfrozen|both]
+                                       [--executor events single_threaded] [--out results.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import time
@@ -53,7 +57,7 @@ def _int8_weights(folder: str, checkpoint: str) -> str:
 
 
 def _measure(num_people: int, runtime: str | None, seconds: float, device: str, checkpoint: str,
-             freeze: bool = True) -> dict:
+             freeze: bool = True, executor: str = "events") -> dict:
     """One configuration; runtime None = triangulation only (refine=false), "relay" = the rclpy floor
     (`refiner_child.run_relay_node`). `freeze`: the child freezes its start-up heap as the entry point does."""
     relay = runtime == "relay"
@@ -71,8 +75,8 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     cam0_from_cam1 = rig.cam1_from_cam0.inverse()
     params = {"cam1.translation": cam0_from_cam1.t.tolist(), "cam1.rotation": cam0_from_cam1.quaternion().tolist(),
               "refine": runtime is not None, "device": device, "publish_coarse": False, "max_stamp_age": 0.0,
-              "runtime": (runtime or "auto").removesuffix("-int8"), "checkpoint": checkpoint}
-    child, stop = start_refiner_child(params, 120, freeze, relay)
+              "runtime": (runtime or "auto").removesuffix("-int8"), "checkpoint": checkpoint, "executor": executor}
+    child, stop = start_refiner_child(params, 120, freeze, relay, executor)
 
     rclpy.init()
     driver = rclpy.create_node("bench_driver")
@@ -113,7 +117,7 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     got = [received[s] for s in sent if s in received]
     rate = (len(got) - 1) / (max(got) - min(got)) if len(got) > 1 else 0.0
     name = "rclpy relay (floor)" if relay else f"refined {runtime}" if runtime else "triangulation"
-    path = name + ("" if freeze else " (heap not frozen)")
+    path = name + ("" if freeze else " (heap not frozen)") + ("" if executor == "events" else f" [{executor}]")
     return {"people": num_people, "path": path, "frames": len(sent),
             "received": len(latencies), "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else np.nan,
             "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else np.nan,
@@ -130,6 +134,9 @@ def main() -> None:
     parser.add_argument("--heap", choices=["frozen", "unfrozen", "both"], default="frozen",
                         help="the node child's start-up heap: frozen as deployed (cvpose_ros.ros.entry), left to "
                              "the garbage collector, or both in turn")
+    parser.add_argument("--executor", nargs="+", choices=["events", "single_threaded"], default=["events"],
+                        help="executor(s) the node child (and the relay floor) spins on, in turn: events is the "
+                             "node's default (parameter `executor`; cvpose_ros.ros.entry.make_executor)")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     freezes = {"frozen": (True,), "unfrozen": (False,), "both": (True, False)}[args.heap]
@@ -149,8 +156,8 @@ def main() -> None:
         for people in args.people:
             for runtime in ("relay", None, *args.runtimes):
                 weights = _int8_weights(folder, checkpoint) if runtime == "onnxruntime-int8" else checkpoint
-                for freeze in freezes:
-                    r = _measure(people, runtime, args.seconds, args.device, weights, freeze)
+                for freeze, executor in itertools.product(freezes, args.executor):
+                    r = _measure(people, runtime, args.seconds, args.device, weights, freeze, executor)
                     rows.append(r)
                     print(f"{r['people']:>6} {r['path']:>38} {r['frames']:>5} {r['received']:>5} "
                           f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['rate_hz']:>8.1f}",

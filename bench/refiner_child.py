@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 
-def _serve(node, ready, stop, freeze: bool) -> None:
+def _serve(node, ready, stop, freeze: bool, executor_kind: str = "events") -> None:
     """Freeze the start-up heap as the node's console entry point does (`cvpose_ros.ros.entry.run_node`; False
-    shows what that buys), say `ready`, spin until `stop` is set, then shut down."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    shows what that buys), say `ready`, spin on `executor_kind` (`cvpose_ros.ros.entry.make_executor`) until `stop`
+    is set, then shut down. BENCH_PROFILE=PATH: write a cProfile of the spin to PATH.<pid>."""
+    import os
 
-    from cvpose_ros.ros.entry import freeze_startup_heap
+    import rclpy
+
+    from cvpose_ros.ros.entry import freeze_startup_heap, make_executor
 
     if freeze:
         freeze_startup_heap()
     ready.set()
-    executor = SingleThreadedExecutor()
+    executor = make_executor(executor_kind)
     executor.add_node(node)
+    profile = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     while not stop.is_set():
         executor.spin_once(timeout_sec=0.05)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(f"{os.environ['BENCH_PROFILE']}.{os.getpid()}")
     node.destroy_node()
     rclpy.shutdown()
 
 
-def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
+def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True,
+                     executor_kind: str = "events") -> None:
     """Child process: run refiner_node with `parameters` until the `stop` event is set; `ready` once built."""
     import rclpy
     from rclpy.parameter import Parameter
@@ -31,10 +43,11 @@ def run_refiner_node(parameters: dict, ready, stop, freeze: bool = True) -> None
 
     rclpy.init()
     _serve(RefinerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()]), ready, stop,
-           freeze)
+           freeze, executor_kind)
 
 
-def run_relay_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
+def run_relay_node(parameters: dict, ready, stop, freeze: bool = True,
+                   executor_kind: str = "events") -> None:
     """Child process: the floor of any rclpy node on this path. Subscribes what refiner_node subscribes (both
     cameras' keypoints and camera_info, same QoS) and answers each camera-1 message at once with an empty
     `skeletons` message carrying its stamp: DDS, rclpy's executor and (de)serialisation, nothing of the package."""
@@ -59,18 +72,19 @@ def run_relay_node(parameters: dict, ready, stop, freeze: bool = True) -> None:
         node.create_subscription(Keypoints2D, f"cam{cam}/keypoints", answer if cam == 1 else (lambda _m: None),
                                  inputs)
         node.create_subscription(CameraInfo, f"cam{cam}/camera_info", lambda _m: None, inputs)
-    _serve(node, ready, stop, freeze)
+    _serve(node, ready, stop, freeze, executor_kind)
 
 
-def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True, relay: bool = False):
-    """Start `run_refiner_node` (or with `relay` the floor, `run_relay_node`) in a spawned child; returns
-    (process, stop event) once the node is built."""
+def start_refiner_child(parameters: dict, timeout_s: float, freeze: bool = True, relay: bool = False,
+                        executor_kind: str = "events"):
+    """Start `run_refiner_node` (or with `relay` the floor, `run_relay_node`) in a spawned child spinning on
+    `executor_kind`; returns (process, stop event) once the node is built."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=run_relay_node if relay else run_refiner_node, args=(parameters, ready, stop, freeze),
-                        daemon=True)
+    child = ctx.Process(target=run_relay_node if relay else run_refiner_node,
+                        args=(parameters, ready, stop, freeze, executor_kind), daemon=True)
     child.start()
     if not ready.wait(timeout_s):
         raise RuntimeError("refiner_node did not start")

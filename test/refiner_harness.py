@@ -13,7 +13,6 @@ import rclpy
 from cvpose_ros_msgs.msg import Keypoints2D, Skeleton3DArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
@@ -21,6 +20,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, stamp_to_ns
+from cvpose_ros.ros.entry import make_executor
 from cvpose_ros.ros.refiner_node import RefinerNode
 from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS
 from cvpose_ros.synthetic import Rig, camera_info_fields, generate_scene, project_scene
@@ -65,10 +65,11 @@ class Harness:
     """The node under test and a rig node publishing its inputs and recording all its outputs."""
 
     def __init__(self, parameters: list[Parameter], namespace: str = "", node_class=RefinerNode,
-                 cameras: int = 2) -> None:
+                 cameras: int = 2, executor: str = "single_threaded") -> None:
         """`namespace` isolates the node's relative topics from other harnesses alive in the same domain;
         `node_class`: RefinerNode or the managed variant (which starts unconfigured, without outputs); `cameras`:
-        how many cameras the rig node plays (cam0, cam1, ...)."""
+        how many cameras the rig node plays (cam0, cam1, ...); `executor`: what both spin on
+        (`cvpose_ros.ros.entry.make_executor`)."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         try:
@@ -88,7 +89,7 @@ class Harness:
                                  ("/tf_static", TFMessage, TF_STATIC_QOS), ("/diagnostics", DiagnosticArray,
                                                                            RELIABLE), ("/rosout", Log, ROSOUT)):
             self.rig.create_subscription(kind, topic, lambda m, t=topic: self.received[t].append(m), qos)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = make_executor(executor, self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.rig)
         if node_class is RefinerNode:

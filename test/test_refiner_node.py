@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
+from rclpy.parameter import Parameter  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 
 from cvpose_ros.ros.conversions import skeletons_from_msg, stamp_to_ns  # noqa: E402
@@ -141,6 +142,8 @@ def test_markers_tf_and_static_tf(harness):
         vals = [t.transform.translation.x, t.transform.translation.y, t.transform.translation.z]
         assert np.isfinite(vals).all()
 
+    # camera frames go out after CAMERA_TF_DELAY_S of listening, on the diagnostics period: wait for them
+    harness.spin_until(lambda: harness.received["/tf_static"], 5.0, "/tf_static")
     static = [t for tfm in harness.received["/tf_static"] for t in tfm.transforms]
     cam1 = next(t for t in static if t.child_frame_id == "cam1_optical_frame")
     assert cam1.header.frame_id == CAM0
@@ -157,6 +160,29 @@ def test_diagnostics_report_frames_and_people(harness):
     assert float(values["processing_ms_mean"]) > 0
     assert "refinement" in values and "sync_drops" in values
     assert diagnostics_values(harness.received["/diagnostics"][-1]) == values
+
+
+def test_the_node_on_the_events_executor():
+    """What `refiner_node` spins on by default (`executor: events`): frames in, skeletons, markers, TF, the
+    camera frames on /tf_static (timer) and /diagnostics out, and a live parameter set through its service."""
+    from rcl_interfaces.srv import SetParameters
+
+    h = Harness(rig_parameters(RIG, max_stamp_age=0.0), namespace="events", executor="events")
+    try:
+        assert type(h.executor).__name__ == "EventsExecutor"
+        _, _, stamps, msgs = play(h, 2, 5, noise_px=0.0, seed=3)
+        assert all(len(skeletons_from_msg(m)[0]) == 2 for m in msgs)
+        h.spin_until(lambda: h.received["/tf_static"] and h.received["/diagnostics"], 5.0, "/tf_static")
+        assert any(stamp_to_ns(t.header.stamp) == stamps[-1] for tfm in h.received["/tf"] for t in tfm.transforms)
+        assert h.received["skeleton_markers"]
+        client = h.rig.create_client(SetParameters, h.node.get_fully_qualified_name() + "/set_parameters")
+        assert client.wait_for_service(timeout_sec=5.0)
+        future = client.call_async(SetParameters.Request(parameters=[
+            Parameter("association_gate", value=0.2).to_parameter_msg()]))
+        h.spin_until(future.done, 5.0, "set_parameters")
+        assert future.result().results[0].successful and h.node.params.association_gate == 0.2
+    finally:
+        h.close()
 
 
 def test_refinement_on_with_a_real_checkpoint(tmp_path):

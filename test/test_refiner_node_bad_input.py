@@ -192,6 +192,7 @@ def test_every_output_stamp_is_an_input_stamp(harness):
     ({"tf_root_format": "body"}, "format"),
     ({"extrinsics_source": "tf"}, "tf2_ros"),
     ({"runtime": "tensorflow"}, "runtime must be"),
+    ({"executor": "multi_threaded"}, "executor must be one of events, single_threaded"),
     ({"device": "tensorrt", "runtime": "torch"}, "needs runtime onnxruntime"),
     ({"device": "tpu"}, "device must be"),
     ({"max_people": 0}, "max_people"),

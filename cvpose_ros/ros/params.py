@@ -25,6 +25,7 @@ from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.param_spec import coerce_types as coerce_spec_types
+from cvpose_ros.ros.entry import EXECUTORS
 from cvpose_ros.ros.param_kit import LiveParameters, declare, descriptor
 from cvpose_ros.ros.tf import TfNaming
 from cvpose_ros.skeleton import LAYOUTS
@@ -68,6 +69,9 @@ PARAMETERS: dict[str, ParamSpec] = {
                 restart=True),
     "runtime": P("auto", "Refinement runtime: auto (onnxruntime for an .onnx checkpoint, else torch) | torch | "
                          "onnxruntime (torch weights are exported to ONNX in memory at start-up).", restart=True),
+    "executor": P("events", "rclpy executor the node spins on when started by its console entry point: events "
+                            "(rclpy's EventsExecutor: middleware events queued in C++, the lower latency) | "
+                            "single_threaded (rclpy's default SingleThreadedExecutor).", restart=True),
     "cpu_threads": P(1, "Intra-op threads of torch or ONNX Runtime when refining on the CPU; 0 = the runtime's "
                         "default (all cores). One thread gives the lowest latency for a few people on small or "
                         "shared CPUs.", (0, 1024), restart=True),
@@ -198,6 +202,7 @@ class RefinerParams:
     diagnostics_hold: float
     camera_timeout: float
     cameras: tuple[str, ...] = ("cam0", "cam1")      # topic namespaces, camera 0 first
+    executor: str = "events"                         # what `cvpose_ros.ros.entry.run_node` spins the node on
 
 
 def _pose(values: dict, cam: str) -> RigidTransform:
@@ -284,6 +289,8 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     _check(runtime in RUNTIMES, f"runtime must be one of {RUNTIMES}, got {values['runtime']!r}")
     _check(not (device.startswith("tensorrt") and runtime == "torch"),
            f"device {values['device']!r} needs runtime onnxruntime (torch runs on cpu or cuda)")
+    executor = values["executor"].strip().lower()
+    _check(executor in EXECUTORS, f"executor must be one of {', '.join(EXECUTORS)}, got {values['executor']!r}")
     _check(values["cpu_threads"] >= 0, "cpu_threads must be >= 0 (0 = torch's default)")
     _check(values["guard_min_px"] >= 0.0, "guard_min_px must be >= 0 px")
     _check(values["guard_agree_fraction"] >= 0.0, "guard_agree_fraction must be >= 0")
@@ -310,7 +317,7 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
         warn_throttle=float(values["warn_throttle"]), max_stamp_future=float(values["max_stamp_future"]),
         max_range=float(values["max_range"]), bone_check=bool(values["bone_check"]),
         diagnostics_hold=float(values["diagnostics_hold"]), camera_timeout=float(values["camera_timeout"]),
-        cameras=cameras,
+        cameras=cameras, executor=executor,
     )
 
 
