@@ -172,8 +172,12 @@ def test_the_node_on_the_events_executor():
         assert type(h.executor).__name__ == "EventsExecutor"
         _, _, stamps, msgs = play(h, 2, 5, noise_px=0.0, seed=3)
         assert all(len(skeletons_from_msg(m)[0]) == 2 for m in msgs)
-        h.spin_until(lambda: h.received["/tf_static"] and h.received["/diagnostics"], 5.0, "/tf_static")
-        assert any(stamp_to_ns(t.header.stamp) == stamps[-1] for tfm in h.received["/tf"] for t in tfm.transforms)
+        # /tf, /tf_static and /diagnostics are global topics: look for this node's own messages
+        h.spin_until(lambda: any(stamp_to_ns(t.header.stamp) == stamps[-1] for tfm in h.received["/tf"]
+                                 for t in tfm.transforms), 5.0, "/tf of the last frame")
+        h.spin_until(lambda: any(s.name.startswith("events/") for d in h.received["/diagnostics"] for s in d.status),
+                     5.0, "this node's /diagnostics (timer)")
+        h.spin_until(lambda: h.received["/tf_static"], 5.0, "/tf_static")
         assert h.received["skeleton_markers"]
         client = h.rig.create_client(SetParameters, h.node.get_fully_qualified_name() + "/set_parameters")
         assert client.wait_for_service(timeout_sec=5.0)
