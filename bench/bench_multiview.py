@@ -15,6 +15,9 @@ Latency (`--latency-people`): the same per-frame work with 2, 3 and 4 cameras, t
 each people count; the three camera counts run in turn, repeated, best CPU time of the repeats per row (steadier on
 a busy machine than one pass each); printed against two cameras and against the linear bound N/2. `--profile`
 prints the top functions of the 4-camera triangulation path (cProfile).
+Fit test (`--fit-cost-people`): the cost of the N-view guard's fit test (`guard_fit_chi2`, `cvpose_ros.guard`) on
+the refined 3- and 4-camera path: the same frames through two pipelines, fit test on and off (`fit_chi2=0`),
+interleaved passes, best CPU time per frame; and `guard_views` alone with and without the fit test on one frame.
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
 format); with no truth, each camera in turn is held out and the others' triangulations are scored by their
 reprojection error in it (a view they did not use); the same for the node's pipeline (the other cameras through
@@ -179,6 +182,53 @@ def latency_run(people: int, seconds: float, noise: str, seed: int, refine: bool
     return {f"{count} cameras": {"views": count, "ms_per_frame": ms} for count, ms in best.items()}
 
 
+def fit_cost_run(people: int, seconds: float, noise: str, seed: int, repeats: int = 5) -> dict:
+    """CPU ms per frame of the refined N-view pipeline with the fit test on and off (3 and 4 corner cameras, the
+    same frames, interleaved passes, best of `repeats`), and of `guard_views` alone with and without it."""
+    from cvpose_ros.frame_processor import RigSetup, SkeletonPipeline
+    from cvpose_ros.guard import EvidenceGuard, guard_views
+    from cvpose_ros.multiview import project_views
+    from cvpose_ros.nview import calibrated, group_views, triangulate_groups
+    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.skeleton import get_layout
+
+    scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
+    rig = synthetic.corner_rig(4, ROOM)
+    views = synthetic.project_scene(scene, rig, noise, seed)
+    inputs = [[_view_input(v, t) for v in views] for t in range(scene.num_frames)]
+    c0 = rig.cameras[0].cam_from_world
+    refiner = LayoutRefiners([], "cpu", num_threads=1)
+    out = {}
+    for count in (3, 4):
+        cams = rig.cameras[:count]
+        setup = RigSetup(tuple(c.model for c in cams), tuple(c.cam_from_world.compose(c0.inverse()) for c in cams))
+        pipes = {k: SkeletonPipeline(refiner, guard=EvidenceGuard(fit_chi2=k)) for k in (0.0, 2.0)}
+        best = dict.fromkeys(pipes, np.inf)
+        for _ in range(repeats):
+            for k, pipe in pipes.items():
+                start = time.process_time()
+                for frame in inputs:
+                    pipe.process_views(setup, frame[:count])
+                best[k] = min(best[k], (time.process_time() - start) / scene.num_frames * 1e3)
+        # guard_views alone on the first frame's people (a refined pose 2 cm off the triangulation)
+        models, poses = setup.models, setup.cam_from_cam0
+        kps = [v.keypoints[0][v.visible[0]] for v in views[:count]]
+        confs = [v.confidence[0][v.visible[0]] for v in views[:count]]
+        groups = group_views(models, poses, kps, confs, [np.full(len(k), -1) for k in kps], get_layout("h36m17"))
+        calib = calibrated(models, poses)
+        tri = triangulate_groups(calib, groups.pixels, groups.confidence)
+        refined = tri.points + 0.02
+
+        def guard(conf, calib=calib, tri=tri, refined=refined, groups=groups):
+            return guard_views(tri.points, refined, tri.error, lambda x: project_views(calib, x), groups.pixels,
+                               EvidenceGuard(), conf)
+        plain = time_per_call(lambda g=guard: g(None), 0.3)
+        fit = time_per_call(lambda g=guard, c=groups.confidence: g(c), 0.3)
+        out[f"{count} cameras"] = {"views": count, "ms_off": best[0.0], "ms_on": best[2.0],
+                                   "guard_ms_off": plain * 1e3, "guard_ms_on": fit * 1e3}
+    return out
+
+
 def _recording(calibration: Path, keypoints: Path) -> tuple[list, np.ndarray, np.ndarray]:
     """The recording's cameras and its detections (V, T, J, 2) / (V, T, J), aligned by the estimated frame lags."""
     cameras = read_calibration([calibration])
@@ -267,6 +317,8 @@ def main() -> None:
     p.add_argument("--pipeline-seconds", type=float, default=3.0, help="scene length of the pipeline rows; 0 = skip")
     p.add_argument("--latency-people", type=int, nargs="*", default=[], help="people counts of the latency rows")
     p.add_argument("--repeats", type=int, default=5, help="interleaved passes per latency row (best kept)")
+    p.add_argument("--fit-cost-people", type=int, nargs="*", default=[],
+                   help="people counts of the fit test's cost rows (refined N-view path, fit test on / off)")
     p.add_argument("--profile", action="store_true", help="cProfile the 4-camera latency path")
     p.add_argument("--synthetic", type=int, default=1, help="0 = skip the synthetic accuracy rows")
     p.add_argument("--calibration", type=Path)
@@ -298,6 +350,17 @@ def main() -> None:
                 ratio = row["ms_per_frame"] / two
                 print(f"{key:<12} {'refined' if refine else 'triangulation':<14} {row['ms_per_frame']:9.2f} "
                       f"{ratio:9.2f} {ratio / (row['views'] / 2):8.2f}", flush=True)
+    for people in args.fit_cost_people:
+        rows = fit_cost_run(people, args.pipeline_seconds or 2.0, args.noise, args.seed, args.repeats)
+        report[f"fit_cost_{people}"] = rows
+        print(f"fit test cost, {people} people (refined N-view path, best CPU ms per frame of {args.repeats} "
+              f"interleaved passes; guard_views alone, ms per call):")
+        print(f"{'cameras':<12} {'fit off':>8} {'fit on':>8} {'on / off':>9} {'guard off':>10} {'guard on':>9} "
+              f"{'on / off':>9}")
+        for key, row in rows.items():
+            print(f"{key:<12} {row['ms_off']:8.2f} {row['ms_on']:8.2f} {row['ms_on'] / row['ms_off']:9.2f} "
+                  f"{row['guard_ms_off']:10.3f} {row['guard_ms_on']:9.3f} "
+                  f"{row['guard_ms_on'] / row['guard_ms_off']:9.2f}", flush=True)
     if args.pipeline_seconds > 0:
         print(f"pipeline (SkeletonPipeline, CPU time per frame; {args.people} people, {args.pipeline_seconds:g} s):")
         print(f"{'cameras':<12} {'path':<14} {'MPJPE mm':>9} {'ms/frame':>9} {'time / 2 cams':>14} {'/ cams/2':>9}")

@@ -250,7 +250,8 @@ class SkeletonPipeline:
         applied = refiner is not None and bool(refiner.enabled)
         refined_cam0, guarded = tri.points, 0
         if applied:
-            refined_cam0, guarded = self._refine_pairs(cams, tri, seen, groups.pixels, refiner)
+            weights = np.where(seen & (groups.confidence >= self.min_confidence), groups.confidence, 0.0)
+            refined_cam0, guarded = self._refine_pairs(cams, tri, seen, groups.pixels, weights, refiner)
         counts = seen.sum(axis=0)
         confidence = np.where(tri.valid, groups.confidence.sum(axis=0) / np.maximum(counts, 1), 0.0)
         valid_count = tri.valid.sum(axis=1)
@@ -260,12 +261,12 @@ class SkeletonPipeline:
         return self._publishable(rig.reference_from_cam0, centres, layout, tri.points, refined_cam0, confidence,
                                  mean_error, stamp_ns, applied, guarded)
 
-    def _refine_pairs(self, cams, tri, seen: np.ndarray, pixels: np.ndarray,
+    def _refine_pairs(self, cams, tri, seen: np.ndarray, pixels: np.ndarray, weights: np.ndarray,
                       refiner: RefinerLike) -> tuple[np.ndarray, int]:
         """CV-UGCN on each person's best pair of views (`cvpose_ros.nview.best_pairs`), all people in one batch:
         the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
-        does not see the joint); then the guard over every view that sees a joint. Returns poses in camera 0's
-        frame."""
+        does not see the joint); then the guard over every view that sees a joint, with the fit test on the
+        triangulation's weights (V, P, J). Returns poses in camera 0's frame."""
         pairs = best_pairs(cams, tri, seen)
         a, b = pairs[:, 0], pairs[:, 1]
         rot = np.stack([c.cam_from_world.R for c in cams])
@@ -283,7 +284,8 @@ class SkeletonPipeline:
         guarded = 0
         if self.guard.enabled:
             refined_cam0, limited = guard_views(tri.points, refined_cam0, tri.error,
-                                                lambda points: project_views(cams, points), pixels, self.guard)
+                                                lambda points: project_views(cams, points), pixels, self.guard,
+                                                weights)
             guarded = int(limited.sum())
         return refined_cam0, guarded
 

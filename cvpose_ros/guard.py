@@ -12,6 +12,15 @@ rule; s = 0, the triangulation, always does). People whose views disagree keep t
 does any correction longer than `free_above_m`: a left/right swap in one view can still be epipolar-consistent
 (small residual), and the refiner moving a joint by decimetres is it repairing such a gross error, while the harm
 seen on agreeing real views is a pull of a few centimetres towards the training body (measured: docs/model.md).
+
+Three or more views (`guard_views` with `confidence`) add a test only they make sharp, for every person, agreeing
+or not: the fit test. A person's noise variance s^2 is estimated from their N-view residuals (the sum over joints of
+each joint's confidence-weighted squared residuals, weights relative to the joint's mean, over the degrees of
+freedom left, sum of 2 x views - 3); a refined joint may raise its weighted squared residual over all the views that
+see it by at most `fit_chi2` x s^2 (a true point raises it by s^2 x a chi-square variable with 3 degrees of
+freedom), else its correction is shortened as above. With two views a joint leaves one degree of freedom, so the
+variance is poorly known and the two-view path does not use it. It overrides `free_above_m`: a gross repair that
+three views contradict is no repair.
 """
 
 from __future__ import annotations
@@ -37,11 +46,13 @@ class EvidenceGuard:
     free_above_m: float = 0.15
     steps: int = 4
     enabled: bool = True
+    fit_chi2: float = 2.0  # three or more views: allowed rise of the weighted squared residual / s^2; 0 = off
 
     def __post_init__(self) -> None:
-        if self.min_px < 0 or self.agree_fraction < 0 or self.factor < 1.0 or self.steps < 1 or self.free_above_m < 0:
-            raise ValueError(f"guard needs min_px, agree_fraction, free_above_m >= 0, factor >= 1 and steps >= 1, "
-                             f"got {self}")
+        if (self.min_px < 0 or self.agree_fraction < 0 or self.factor < 1.0 or self.steps < 1 or self.free_above_m < 0
+                or self.fit_chi2 < 0):
+            raise ValueError(f"guard needs min_px, agree_fraction, free_above_m, fit_chi2 >= 0, factor >= 1 and "
+                             f"steps >= 1, got {self}")
 
 
 def mean_reprojection_error(points_cam0: np.ndarray, project0: Projector, project1: Projector,
@@ -88,29 +99,54 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
 
 def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray,
                 project: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray,
-                guard: EvidenceGuard = EvidenceGuard()) -> tuple[np.ndarray, np.ndarray]:
+                guard: EvidenceGuard = EvidenceGuard(),
+                confidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The same rule over any number of views (three or more cameras): poses (P, J, 3) in one frame, coarse_error
     (P, J) the triangulation's mean residual over the views that see each joint, `project` points (..., 3) -> (V,
     ..., 2) pixels in every view, pixels (V, P, J, 2) NaN where a view does not see a joint. A refined joint's error
-    is its mean reprojection error over the views that see it; the person's height is the mean over the views."""
+    is its mean reprojection error over the views that see it; the person's height is the mean over the views.
+    With `confidence` (V, P, J), 0 where a view's keypoint was not triangulated, the fit test (module docstring)
+    applies too, to every person; without it (or `fit_chi2` 0) the rule is exactly the two-view guard's."""
     refined = np.asarray(refined, dtype=np.float64)
     if not guard.enabled or refined.size == 0:
         return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
     coarse = np.asarray(coarse, dtype=np.float64)
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, P, J, 3)
+    distance = np.linalg.norm(project(candidates) - pixels[:, None], axis=-1)              # (V, S, P, J)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # joints or people a view does not see
-        errors = np.nanmean(np.linalg.norm(project(candidates) - pixels[:, None], axis=-1), axis=0)  # (S, P, J)
+        errors = np.nanmean(distance, axis=0)  # (S, P, J)
         y = pixels[..., 1]
         height = np.nan_to_num(np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0), nan=0.0)
-    return _shorten(coarse, refined, candidates, errors, coarse_error, height, guard)
+    fits = None
+    if confidence is not None and guard.fit_chi2 > 0:
+        fits = fit_test(distance, confidence, guard.fit_chi2)
+    return _shorten(coarse, refined, candidates, errors, coarse_error, height, guard, fits)
+
+
+def fit_test(distance: np.ndarray, confidence: np.ndarray, chi2: float) -> np.ndarray:
+    """(S, P, J) which candidates pass the fit test (module docstring): `distance` (V, S, P, J) each candidate's
+    pixel distance to each view's keypoint, the triangulation (scale 0) last; `confidence` (V, P, J) the DLT's
+    weights (0 where a view's keypoint is not used). A person with no degree of freedom left passes."""
+    weight = np.where(np.isfinite(distance[:, -1]) & (confidence > 0), confidence, 0.0)    # (V, P, J)
+    views = (weight > 0).sum(axis=0)                                                       # (P, J)
+    relative = weight / np.maximum(weight.sum(axis=0) / np.maximum(views, 1), 1e-12)       # mean 1 per joint
+    squared = np.where(weight[:, None] > 0, np.nan_to_num(distance, nan=np.inf) ** 2, 0.0)
+    ssr = np.einsum("vpj,vspj->spj", relative, squared)                                    # (S, P, J)
+    base = ssr[-1]
+    dof = np.where((views >= 2) & np.isfinite(base), 2 * views - 3, 0)
+    variance = np.where(dof > 0, base, 0.0).sum(axis=-1) / np.maximum(dof.sum(axis=-1), 1)  # (P,)
+    with np.errstate(invalid="ignore"):  # inf - inf: a candidate and the triangulation both unseen
+        return (ssr - base <= chi2 * variance[:, None] + 1e-9) | (dof.sum(axis=-1) == 0)[:, None]
 
 
 def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, errors: np.ndarray,
-             coarse_error: np.ndarray, height: np.ndarray, guard: EvidenceGuard) -> tuple[np.ndarray, np.ndarray]:
+             coarse_error: np.ndarray, height: np.ndarray, guard: EvidenceGuard,
+             fits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The rule itself: per joint the largest scale of the correction whose error (`errors` (S, ..., J) for the
-    candidates, scale 1 first) is allowed, for people whose views agree."""
+    candidates, scale 1 first) is allowed, for people whose views agree, and (`fits`, same shape) that passes the
+    fit test."""
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
     # a person without any residual has a NaN median: not guarded
     agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))
@@ -118,6 +154,8 @@ def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, er
     ok = (errors <= allowed + 1e-9) | ~agree[..., None]
     if guard.free_above_m > 0:  # gross-error repairs stay
         ok = ok | (np.linalg.norm(refined - coarse, axis=-1) > guard.free_above_m)
+    if fits is not None:
+        ok = ok & fits
     ok[-1] = True  # the triangulation itself is always allowed
     first_ok = np.argmax(ok, axis=0)  # largest scale that satisfies the rule
     chosen = np.take_along_axis(candidates, first_ok[None, ..., None], axis=0)[0]

@@ -120,3 +120,64 @@ def test_the_n_view_guard_is_the_two_view_guard_for_two_views_and_uses_a_third()
     kp2 = CAM.project(cam2_from_cam0.apply(refined))
     three, limited_three = guard_views(coarse, refined, err, project3, np.stack([kp0, kp1, kp2]))
     assert limited_three.sum() < limited_two.sum()
+
+
+# ---------------------------------------------------------------------------------------- three or more views: fit
+CAM2_FROM_CAM0 = RigidTransform.from_quaternion([0.0, 0.2588, 0.0, 0.9659], [-1.5, 0.0, 0.3])
+
+
+def three_views(truth: np.ndarray, noise_px: np.ndarray, seed: int = 5):
+    """Keypoints (3, P, J, 2) of people `truth` (P, J, 3) with per-person noise (P,) px, their N-view DLT, its
+    mean residual (P, J), the projector and confidences (3, P, J)."""
+    from cvpose_ros.calibration.types import CalibratedCamera
+    from cvpose_ros.multiview import project_views, residuals, triangulate_views
+
+    cams = [CalibratedCamera(f"c{i}", CAM, pose)
+            for i, pose in enumerate((RigidTransform.identity(), CAM1_FROM_CAM0, CAM2_FROM_CAM0))]
+    rng = np.random.default_rng(seed)
+    pixels = project_views(cams, truth) + rng.normal(0, 1, (3,) + truth.shape[:-1] + (2,)) * noise_px[:, None, None]
+    conf = np.full(pixels.shape[:-1], 0.9)
+    coarse = triangulate_views(cams, pixels, conf)
+    err = np.nanmean(residuals(cams, coarse, pixels, conf, 0.1), axis=0)
+    return pixels, conf, coarse, err, (lambda points: project_views(cams, points))
+
+
+def test_three_views_undo_a_pull_they_contradict_even_where_the_views_disagree():
+    """The real 4-camera recording's case: the person's views 'disagree' (the two-view rule leaves them alone) and
+    the network pulls joints away from what all three views show: the fit test undoes the pull, keeps a correction
+    within the views' noise, and leaves a two-view guard (no confidences) as it was."""
+    from cvpose_ros.guard import guard_views
+
+    truth = np.stack([person(seed=0), person(seed=1)])
+    pixels, conf, coarse, err, project = three_views(truth, np.array([2.0, 2.0]))
+    loose = EvidenceGuard(agree_fraction=0.0)  # no person agrees: only the fit test can act
+    pulled = coarse + np.array([0.05, 0.0, 0.02])  # ~12 px in every view
+    out, limited = guard_views(coarse, pulled, err, project, pixels, loose, conf)
+    assert limited.all()
+    assert np.linalg.norm(out - coarse, axis=-1).max() < 0.02
+    untouched, none = guard_views(coarse, pulled, err, project, pixels, loose)  # the two-view rule alone
+    np.testing.assert_array_equal(untouched, pulled)
+    assert not none.any()
+    off, _ = guard_views(coarse, pulled, err, project, pixels, EvidenceGuard(agree_fraction=0.0, fit_chi2=0.0), conf)
+    np.testing.assert_array_equal(off, pulled)
+    small = coarse + np.array([0.001, -0.001, 0.002])  # well within 2 px of noise
+    kept, limited = guard_views(coarse, small, err, project, pixels, loose, conf)
+    np.testing.assert_array_equal(kept, small)
+    assert not limited.any()
+
+
+def test_the_fit_test_scales_with_each_persons_noise():
+    """The same 2 cm pull is contradicted by the views of a person seen with 1 px of noise and allowed for one seen
+    with 12 px (the variance is estimated per person from the N-view residuals)."""
+    from cvpose_ros.guard import guard_views
+
+    truth = np.stack([person(seed=2), person((0.8, 0.0, 4.5), seed=3)])
+    pixels, conf, coarse, err, project = three_views(truth, np.array([1.0, 12.0]))
+    pulled = coarse + np.array([0.0, 0.02, 0.0])
+    out, limited = guard_views(coarse, pulled, err, project, pixels, EvidenceGuard(agree_fraction=0.0), conf)
+    assert limited[0].mean() > 0.8 and limited[1].mean() < 0.2
+
+
+def test_fit_chi2_is_validated():
+    with pytest.raises(ValueError, match="fit_chi2"):
+        EvidenceGuard(fit_chi2=-1.0)

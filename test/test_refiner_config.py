@@ -54,8 +54,10 @@ def test_yaml_loads_into_the_node():
     rclpy.init(context=context, args=["--ros-args", "--params-file", str(PARAMS_YAML)])
     try:
         node = RefinerNode(context=context, parameter_overrides=[
-            Parameter("cam1.translation", value=[0.5, 0.0, 0.0]), Parameter("refine", value=False)])
+            Parameter("cam1.translation", value=[0.5, 0.0, 0.0]), Parameter("refine", value=False),
+            Parameter("guard_fit_chi2", value=3.5)])
         assert node.params.extrinsics_source == "parameters" and node.params.queue_size == 10
+        assert node.params.guard.fit_chi2 == 3.5 and node.pipeline.guard.fit_chi2 == 3.5
         assert node.params.tf_naming.root(3) == "body_3" and node.params.tf_naming.joint("l_wrist", 3) == "l_wrist_3"
         node.destroy_node()
     finally:

@@ -92,6 +92,11 @@ PARAMETERS: dict[str, ParamSpec] = {
     "guard_free_above": P(0.15, "Guard: corrections longer than this (m) are kept (the refiner repairing a swap or "
                                 "outlier that both views can show consistently); 0 = guard every correction.",
                           (0.0, 10.0)),
+    "guard_fit_chi2": P(2.0, "Guard, three or more cameras: a refined joint may raise its confidence-weighted "
+                             "squared reprojection residual over all the person's views by at most this many times "
+                             "the person's noise variance (estimated from their N-view residuals; a true point "
+                             "raises it by a chi-square variable with 3 degrees of freedom), else its correction is "
+                             "shortened, for every person; 0 = off. Two cameras do not use it.", (0.0, 1000.0)),
     "min_confidence": P(0.1, "Keypoints below this confidence are treated as missing.", (0.0, 1.0)),
     "min_valid_joints": P(6, "A person with fewer usable joints in a view is dropped.", (2, 17)),
     "sync_slop": P(0.01, "Largest stamp difference (s) between the two cameras' keypoints to pair them.",
@@ -296,9 +301,10 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     _check(values["guard_agree_fraction"] >= 0.0, "guard_agree_fraction must be >= 0")
     _check(values["guard_factor"] >= 1.0, "guard_factor must be >= 1")
     _check(values["guard_free_above"] >= 0.0, "guard_free_above must be >= 0 m")
+    _check(values["guard_fit_chi2"] >= 0.0, "guard_fit_chi2 must be >= 0 (0 = off)")
     guard = EvidenceGuard(min_px=values["guard_min_px"], agree_fraction=values["guard_agree_fraction"],
                           factor=values["guard_factor"], free_above_m=values["guard_free_above"],
-                          enabled=bool(values["guard"]))
+                          fit_chi2=values["guard_fit_chi2"], enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=tuple(values[f"cam{i}.frame_id"] for i in range(count)), reference_from_cams=poses,
