@@ -296,7 +296,10 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     lookup = {pair: k for k, pair in enumerate(zip(c0.tolist(), c1.tolist(), strict=True))}
     rows = np.array([lookup[p] for p in zip(m0.tolist(), m1.tolist(), strict=True)], dtype=np.int64)
     flipped_m = flipped[rows]
-    tracked = config.repair_swaps and previous is not None and len(previous) and len(rows)
+    # The track settles groups the views left undecided and says which view swapped a mirrored group: nothing to
+    # do when every matched group is decided and none is mirrored (the common frame).
+    tracked = (config.repair_swaps and previous is not None and len(previous) and len(rows)
+               and not (decided[rows].all() and not flipped_m.any()))
     if tracked:
         flipped_m = temporal_flips(point_same[rows], point_mirror[rows], flipped_m, decided[rows], leaning[rows],
                                    previous, groups, layout, track_gate_m)
