@@ -16,6 +16,7 @@ A person failing either rule is dropped as a whole; the caller counts it. Plain 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +50,10 @@ SCALE_RANGE = (0.4, 2.0)
 _MEANS = {"h36m17": _H36M_MEANS, "coco17": _COCO_MEANS}
 
 
+@functools.lru_cache(maxsize=32)
 def bone_means(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """(B, 2) joint index pairs of the layout's body-graph edges and (B,) their adult mean length (m)."""
+    """(B, 2) joint index pairs of the layout's body-graph edges and (B,) their adult mean length (m). Cached per
+    layout (every published frame checks its people); the arrays are shared and read-only."""
     table = _MEANS[layout.name]
     pairs, means = [], []
     for a, b in layout.edges:
@@ -60,13 +63,20 @@ def bone_means(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
             raise KeyError(f"layout {layout.name}: no mean length for bone {names}")
         pairs.append((a, b))
         means.append(mean)
-    return np.asarray(pairs, np.int64), np.asarray(means, np.float64)
+    return _read_only(np.asarray(pairs, np.int64)), _read_only(np.asarray(means, np.float64))
 
 
+@functools.lru_cache(maxsize=32)
 def bone_ranges(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """(B, 2) joint index pairs of the layout's body-graph edges and (B, 2) their human length range (m)."""
+    """(B, 2) joint index pairs of the layout's body-graph edges and (B, 2) their human length range (m); cached
+    like `bone_means`."""
     pairs, means = bone_means(layout)
-    return pairs, np.stack([np.maximum(0.0, LOW * means - NOISE_M), HIGH * means + NOISE_M], axis=-1)
+    return pairs, _read_only(np.stack([np.maximum(0.0, LOW * means - NOISE_M), HIGH * means + NOISE_M], axis=-1))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 @dataclass(frozen=True)
