@@ -90,11 +90,21 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     refined = np.asarray(refined, dtype=np.float64)
     if not guard.enabled or refined.size == 0:
         return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
+    height = person_height_px(kp0, kp1)
+    if not views_agree(coarse_error, height, guard).any():  # the rule holds no one back: skip the projections
+        return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
     coarse = np.asarray(coarse, dtype=np.float64)
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
     errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
-    return _shorten(coarse, refined, candidates, errors, coarse_error, person_height_px(kp0, kp1), guard)
+    return _shorten(coarse, refined, candidates, errors, coarse_error, height, guard)
+
+
+def views_agree(coarse_error: np.ndarray, height: np.ndarray, guard: EvidenceGuard) -> np.ndarray:
+    """(...,) people whose views agree: median DLT residual (coarse_error (..., J), px) at most `agree_fraction` of
+    their height (...,) px. A person without any residual has a NaN median and does not agree."""
+    agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))
+    return agreement <= guard.agree_fraction * height  # NaN compares False
 
 
 def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray,
@@ -148,9 +158,7 @@ def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, er
     candidates, scale 1 first) is allowed, for people whose views agree, and (`fits`, same shape) that passes the
     fit test."""
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
-    # a person without any residual has a NaN median: not guarded
-    agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))
-    agree = agreement <= guard.agree_fraction * height  # (...,) NaN compares False
+    agree = views_agree(coarse_error, height, guard)
     ok = (errors <= allowed + 1e-9) | ~agree[..., None]
     if guard.free_above_m > 0:  # gross-error repairs stay
         ok = ok | (np.linalg.norm(refined - coarse, axis=-1) > guard.free_above_m)
