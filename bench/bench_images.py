@@ -205,6 +205,7 @@ def measure(size: tuple[int, int], mode: str, seconds: float, env: dict[str, str
     finally:
         children.stop()
         executor.shutdown()
+        spinner.join(timeout=5.0)  # a spinner still in rclpy's wait at interpreter exit aborts the process
         node.destroy_node()
     latencies = np.array([received[s] - s * 1e-9 for s in sent if s in received]) * 1e3
     got = sorted(received[s] for s in sent if s in received)
