@@ -96,7 +96,9 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     coarse = np.asarray(coarse, dtype=np.float64)
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
-    errors = mean_reprojection_error(candidates, project0, project1, to_cam1, kp0, kp1)  # (S, ..., J)
+    # the last candidate is the triangulation, always allowed: its error is never read
+    errors = mean_reprojection_error(candidates[:-1], project0, project1, to_cam1, kp0, kp1)  # (S - 1, ..., J)
+    errors = np.concatenate([errors, np.zeros_like(errors[:1])])
     return _shorten(coarse, refined, candidates, errors, coarse_error, height, guard)
 
 
