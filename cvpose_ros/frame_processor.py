@@ -251,7 +251,7 @@ class SkeletonPipeline:
         refined_cam0, guarded = tri.points, 0
         if applied:
             weights = np.where(seen & (groups.confidence >= self.min_confidence), groups.confidence, 0.0)
-            refined_cam0, guarded = self._refine_pairs(cams, tri, seen, groups.pixels, weights, refiner)
+            refined_cam0, guarded = self._refine_pairs(cams, tri, seen, groups.pixels, weights, refiner, layout)
         counts = seen.sum(axis=0)
         confidence = np.where(tri.valid, groups.confidence.sum(axis=0) / np.maximum(counts, 1), 0.0)
         valid_count = tri.valid.sum(axis=1)
@@ -262,7 +262,7 @@ class SkeletonPipeline:
                                  mean_error, stamp_ns, applied, guarded)
 
     def _refine_pairs(self, cams, tri, seen: np.ndarray, pixels: np.ndarray, weights: np.ndarray,
-                      refiner: RefinerLike) -> tuple[np.ndarray, int]:
+                      refiner: RefinerLike, layout: str) -> tuple[np.ndarray, int]:
         """CV-UGCN on each person's best pair of views (`cvpose_ros.nview.best_pairs`), all people in one batch:
         the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
         does not see the joint); then the guard over every view that sees a joint, with the fit test on the
@@ -285,7 +285,7 @@ class SkeletonPipeline:
         if self.guard.enabled:
             refined_cam0, limited = guard_views(tri.points, refined_cam0, tri.error,
                                                 lambda points: project_views(cams, points), pixels, self.guard,
-                                                weights)
+                                                weights, layout)
             guarded = int(limited.sum())
         return refined_cam0, guarded
 
@@ -323,7 +323,7 @@ class SkeletonPipeline:
         if applied and self.guard.enabled:
             refined_cam0, limited = guard_refinement(
                 coarse_cam0, refined_cam0, tri.reprojection_error, cameras.cam0.project, cameras.cam1.project,
-                cameras.cam1_from_cam0.apply, kp0, kp1, self.guard)
+                cameras.cam1_from_cam0.apply, kp0, kp1, self.guard, layout)
             guarded = int(limited.sum())
         confidence = np.where(tri.valid, 0.5 * (conf0 + conf1), 0.0)
         errors = np.where(tri.valid, tri.reprojection_error, np.nan)

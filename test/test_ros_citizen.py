@@ -78,6 +78,17 @@ def test_invalid_sets_are_refused_with_the_reason_and_nothing_changes(live):
     assert h.node.params.min_confidence == 0.1 and h.node.pipeline.min_confidence == 0.1
 
 
+def test_the_guard_confidence_of_each_layout_is_a_live_parameter(live):
+    """Issue 15: the evidence test's confidence is set per keypoint layout, validated, and reaches the pipeline."""
+    h, client = live
+    assert (h.node.pipeline.guard.confidence_coco17, h.node.pipeline.guard.confidence_h36m17) == (0.5, 0.0)
+    result = set_params(h, client, **{"guard_confidence.coco17": 1.0})[0]
+    assert not result.successful and "out of range" in result.reason
+    assert all(r.successful for r in set_params(h, client, **{"guard_confidence.h36m17": 0.3}))
+    assert h.node.pipeline.guard.confidence_h36m17 == 0.3 and h.node.pipeline.guard.confidence_coco17 == 0.5
+    assert get_param(h, client, "guard_confidence.h36m17") == 0.3
+
+
 def test_restart_parameters_are_read_only_and_ranges_are_described(live):
     h, client = live
     result = set_params(h, client, reference_frame="map")[0]

@@ -94,7 +94,8 @@ def compare(model: torch.nn.Module | None, spec: FeatureSpec, data: Triangulated
     else:
         r0, r1 = refine_all(model, spec, data, device=device, fuse=fuse)
         if guard is not None and guard.enabled:
-            r0, r1 = guard_samples(data, c0, r0, guard)
+            guard_layout = model_layout.name if model_layout is not None else (layout or "h36m17")
+            r0, r1 = guard_samples(data, c0, r0, guard, guard_layout)
         ref = per_sample_errors(r0, r1, gt0, gt1, root)
     return {"tri_mpjpe": tri[0], "tri_pmpjpe": tri[1], "ref_mpjpe": ref[0], "ref_pmpjpe": ref[1]}
 
@@ -123,9 +124,9 @@ def _per_sample_projector(K: np.ndarray, dist: np.ndarray):
 
 
 def guard_samples(data: TriangulatedSamples, coarse0: np.ndarray, refined0: np.ndarray,
-                  guard: EvidenceGuard) -> tuple[np.ndarray, np.ndarray]:
-    """`cvpose_ros.guard.guard_refinement` over a sample set (each sample its own cameras): guarded refined poses in
-    camera 0 and camera 1, as the node computes them."""
+                  guard: EvidenceGuard, layout: str = "h36m17") -> tuple[np.ndarray, np.ndarray]:
+    """`cvpose_ros.guard.guard_refinement` over a sample set (each sample its own cameras, keypoints in `layout`):
+    guarded refined poses in camera 0 and camera 1, as the node computes them."""
     s = data.samples
     R10, t10 = s.R10.astype(np.float64), s.t10.astype(np.float64)
 
@@ -135,5 +136,5 @@ def guard_samples(data: TriangulatedSamples, coarse0: np.ndarray, refined0: np.n
     guarded, _ = guard_refinement(coarse0, refined0, data.reproj_err.double().numpy(),
                                   _per_sample_projector(s.K[:, 0], s.dist[:, 0]),
                                   _per_sample_projector(s.K[:, 1], s.dist[:, 1]), to_cam1,
-                                  s.kp2d[:, 0].astype(np.float64), s.kp2d[:, 1].astype(np.float64), guard)
+                                  s.kp2d[:, 0].astype(np.float64), s.kp2d[:, 1].astype(np.float64), guard, layout)
     return guarded, to_cam1(guarded)

@@ -303,8 +303,10 @@ def evaluate_videos(videos: str | Path, calibration: str | Path, checkpoint: str
     report["videos"] = [p.name for p in paths]
     report["calibration"] = Path(calibration).name
     report["checkpoint"] = str(refiner.checkpoint_path) if refiner is not None and refiner.enabled else None
-    report["guard"] = None if guard is None else {"enabled": guard.enabled, "min_px": guard.min_px,
-                                                  "agree_fraction": guard.agree_fraction, "factor": guard.factor}
+    report["guard"] = None if guard is None else {"enabled": guard.enabled,
+                                                  "confidence": guard.confidence_for(report["output_layout"]),
+                                                  "min_px": guard.min_px, "agree_fraction": guard.agree_fraction,
+                                                  "factor": guard.factor, "free_above_m": guard.free_above_m}
     print(format_report(report))
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

@@ -80,15 +80,16 @@ PARAMETERS: dict[str, ParamSpec] = {
                         "the packaged weights of every layout.", restart=True),
     "refine": P(True, "Run CV-UGCN refinement; false publishes triangulation only on both topics.", restart=True),
     "layout": P("h36m17", "Keypoint layout when a message's own layout field is empty: h36m17 | coco17."),
-    "guard": P(True, "Do no harm: for a person whose two views agree, shorten any refined joint's correction that "
-                     "reprojects further from the keypoints than max(guard_min_px, guard_factor x its "
-                     "triangulation residual); people whose views disagree (swaps, outliers) are refined freely."),
-    "guard_agree_fraction": P(0.02, "Guard: a person's views agree when the median triangulation residual is at "
-                                    "most this fraction of their height in the image.", (0.0, 1.0)),
-    "guard_min_px": P(3.0, "Guard: smallest allowed mean reprojection error (px) of a refined joint.",
+    "guard": P(True, "Do no harm: a refined joint's correction is shortened (down to the triangulation) until it "
+                     "passes its layout's rule: the evidence test where guard_confidence.<layout> > 0, else the pixel "
+                     "rule (guard_agree_fraction, guard_min_px, guard_factor); corrections longer than "
+                     "guard_free_above are kept."),
+    "guard_agree_fraction": P(0.02, "Guard, pixel rule: a person's views agree when the median triangulation "
+                                    "residual is at most this fraction of their height in the image.", (0.0, 1.0)),
+    "guard_min_px": P(3.0, "Guard, pixel rule: smallest allowed mean reprojection error (px) of a refined joint.",
                       (0.0, 1000.0)),
-    "guard_factor": P(2.0, "Guard: allowed reprojection error as a multiple of the triangulation's residual.",
-                      (1.0, 1000.0)),
+    "guard_factor": P(2.0, "Guard, pixel rule: allowed reprojection error as a multiple of the triangulation's "
+                           "residual.", (1.0, 1000.0)),
     "guard_free_above": P(0.15, "Guard: corrections longer than this (m) are kept (the refiner repairing a swap or "
                                 "outlier that both views can show consistently); 0 = guard every correction.",
                           (0.0, 10.0)),
@@ -97,6 +98,13 @@ PARAMETERS: dict[str, ParamSpec] = {
                              "the person's noise variance (estimated from their N-view residuals; a true point "
                              "raises it by a chi-square variable with 3 degrees of freedom), else its correction is "
                              "shortened, for every person; 0 = off. Two cameras do not use it.", (0.0, 1000.0)),
+    "guard_confidence.coco17": P(0.5, "Guard, evidence test for coco17 refinement: a joint passes while it lies "
+                                      "inside this confidence region of the triangulation at the noise level of the "
+                                      "person's own residuals (chi-square test); 0 = the pixel rule instead.",
+                                 (0.0, 0.999)),
+    "guard_confidence.h36m17": P(0.0, "Guard, evidence test for h36m17 refinement, as guard_confidence.coco17; 0 "
+                                      "(default) = the pixel rule, which bounds the h36m17 weights' pull on keypoints "
+                                      "mapped from another joint definition best.", (0.0, 0.999)),
     "min_confidence": P(0.1, "Keypoints below this confidence are treated as missing.", (0.0, 1.0)),
     "min_valid_joints": P(6, "A person with fewer usable joints in a view is dropped.", (2, 17)),
     "sync_slop": P(0.01, "Largest stamp difference (s) between the two cameras' keypoints to pair them.",
@@ -304,7 +312,10 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     _check(values["guard_fit_chi2"] >= 0.0, "guard_fit_chi2 must be >= 0 (0 = off)")
     guard = EvidenceGuard(min_px=values["guard_min_px"], agree_fraction=values["guard_agree_fraction"],
                           factor=values["guard_factor"], free_above_m=values["guard_free_above"],
-                          fit_chi2=values["guard_fit_chi2"], enabled=bool(values["guard"]))
+                          fit_chi2=values["guard_fit_chi2"],
+                          confidence_coco17=float(values["guard_confidence.coco17"]),
+                          confidence_h36m17=float(values["guard_confidence.h36m17"]),
+                          enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
         frame_ids=tuple(values[f"cam{i}.frame_id"] for i in range(count)), reference_from_cams=poses,
