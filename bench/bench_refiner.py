@@ -11,7 +11,8 @@ they are missing: the speed does not depend on the weights), loaded through `Ref
 (ONNX Runtime gets the in-memory export of the same weights; `onnxruntime-int8` the same graph with int8 weights
 as `cvpose-export --int8` writes it, CPU only). Reports, per runtime, device and batch size:
 triangulation poses/s, refinement-only poses/s, triangulation + refinement poses/s, the ratio of the full
-pipeline's throughput to triangulation alone, the guard's cost, and at the end each runtime's speed-up over torch
+pipeline's throughput to triangulation alone, the guard's cost (pixel rule, as for h36m17, and the coco17 evidence
+test), and at the end each runtime's speed-up over torch
 on the same device and batch. The measurements of the runtimes are interleaved batch by batch, so a machine busy
 with other work slows them alike and the ratios stay meaningful.
 """
@@ -122,13 +123,19 @@ def run(checkpoint: Path, configurations: list[tuple[str, str]], batches: list[i
             guard_rate = _rate(lambda: guard_refinement(tri.cam0, refined, tri.reprojection_error, cam.project,  # noqa: B023
                                                         cam.project, transform.apply, kp0, kp1),  # noqa: B023
                                people, min_seconds, lambda: None)
+            evidence_rate = _rate(lambda: guard_refinement(tri.cam0, refined, tri.reprojection_error,  # noqa: B023
+                                                           cam.project, cam.project, transform.apply, kp0,  # noqa: B023
+                                                           kp1, layout="coco17"),  # noqa: B023
+                                  people, min_seconds, lambda: None)
             rows.append(dict(runtime=runtime, device=device, where=refiner.backend.where, batch=people,
                              triangulation=tri_rate, refine=refine_rate, pipeline=both_rate,
-                             ratio=both_rate / tri_rate, guard=guard_rate, guard_vs_refine=refine_rate / guard_rate))
+                             ratio=both_rate / tri_rate, guard=guard_rate, guard_vs_refine=refine_rate / guard_rate,
+                             guard_evidence=evidence_rate, evidence_vs_refine=refine_rate / evidence_rate))
             r = rows[-1]
             print(f"{runtime:>11} {device:>8} batch {people:5d}: triangulation {tri_rate:9.0f} poses/s | refine "
                   f"only {refine_rate:8.0f} | triangulate+refine {both_rate:8.0f} | ratio {r['ratio']:.3f} | "
-                  f"guard {guard_rate:9.0f} ({r['guard_vs_refine']:.2f} x refine only)", flush=True)
+                  f"guard {guard_rate:9.0f} ({r['guard_vs_refine']:.2f} x refine only; evidence test "
+                  f"{r['evidence_vs_refine']:.2f} x)", flush=True)
     print("speed-up over torch on the same device (triangulate+refine poses/s):")
     for row in rows:
         base = next((b for b in rows if b["runtime"] == "torch" and b["batch"] == row["batch"]
