@@ -172,11 +172,9 @@ class _View:
 
 
 def _candidates(v0: _View, v1: _View, torso0: np.ndarray, torso1: np.ndarray, cam1_from_cam0: RigidTransform,
-                config: MatchConfig, lone: bool) -> tuple[np.ndarray, np.ndarray]:
+                config: MatchConfig) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (c0, c1) after the torso test and the per-person cap, scored in bounded chunks."""
     a, b = torso0.shape[0], torso1.shape[0]
-    if lone:
-        return np.zeros(1, np.int64), np.zeros(1, np.int64)
     score = np.full((a, b), np.inf)
     seen0, seen1 = np.isfinite(torso0).all(-1), np.isfinite(torso1).all(-1)  # (A, T), (B, T)
     # Epipolar lines in view 1 of view 0's torso points (normalised coordinates), scaled to pixels of view 1.
@@ -254,8 +252,11 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     v1 = _View(_rays(cam1, kp1, usable1), np.maximum(person_size_px(np.where(usable1[..., None], kp1, np.nan)),
                                                        config.min_size_px), np.diag(cam1.K)[:2])
     lone = a == 1 and b == 1
-    c0, c1 = _candidates(v0, v1, invariant_points(v0.rays, groups), invariant_points(v1.rays, groups),
-                         cam1_from_cam0, config, lone)
+    if lone:  # one person per view: the only candidate pair, judged by the lone gate below
+        c0, c1 = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    else:
+        c0, c1 = _candidates(v0, v1, invariant_points(v0.rays, groups), invariant_points(v1.rays, groups),
+                             cam1_from_cam0, config)
 
     # Score each candidate pair under the identity and the mirrored pairing; keep the better per swap group.
     r0, r1 = v0.rays[c0], v1.rays[c1]
@@ -277,16 +278,20 @@ def match_views(cam0: CameraModel, cam1: CameraModel, cam1_from_cam0: RigidTrans
     scale = np.minimum(v0.size[c0], v1.size[c1]) if lone else size
     cost = np.where(enough, _nanmedian(residual) / scale, np.inf)
     id0, id1 = match_by_track_id(ids0, ids1)
-    hinted = np.zeros((a, b), dtype=bool)
-    hinted[id0, id1] = True
-    preference = np.where(hinted[c0, c1], cost * config.id_discount, cost)
-    if previous is not None and len(previous):
-        # Among pairs that fit the views about equally (two people on the same epipolar planes), prefer those whose
-        # 3D lies where a tracked person was: a wrong pairing lands far off in depth.
-        chosen = np.where(use_mirror[..., None], point_mirror, point_same)
-        dist = nan_mean_distance(invariant_points(chosen, groups)[:, None], invariant_points(previous, groups)[None])
-        preference = preference + np.where(dist.min(axis=1) > track_gate_m, config.untracked_penalty, 0.0)
-    m0, m1 = _assign(c0, c1, cost, preference, config.lone_gate if lone else config.gate, a, b)
+    if lone:  # a single candidate: the gate alone decides, preferences rank nothing
+        m0 = m1 = np.zeros(int(np.isfinite(cost[0]) and cost[0] <= config.lone_gate), np.int64)
+    else:
+        hinted = np.zeros((a, b), dtype=bool)
+        hinted[id0, id1] = True
+        preference = np.where(hinted[c0, c1], cost * config.id_discount, cost)
+        if previous is not None and len(previous):
+            # Among pairs that fit the views about equally (two people on the same epipolar planes), prefer those
+            # whose 3D lies where a tracked person was: a wrong pairing lands far off in depth.
+            chosen = np.where(use_mirror[..., None], point_mirror, point_same)
+            dist = nan_mean_distance(invariant_points(chosen, groups)[:, None],
+                                     invariant_points(previous, groups)[None])
+            preference = preference + np.where(dist.min(axis=1) > track_gate_m, config.untracked_penalty, 0.0)
+        m0, m1 = _assign(c0, c1, cost, preference, config.gate, a, b)
     order = np.argsort(m0, kind="stable")
     m0, m1 = m0[order], m1[order]
     matched = set(zip(m0.tolist(), m1.tolist(), strict=True))
