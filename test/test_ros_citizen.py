@@ -128,9 +128,12 @@ def test_two_namespaced_instances_never_share_a_frame_or_a_status():
     left = Harness(params(), namespace="left")
     right = Harness(params(), namespace="right")
     try:
+        # left's recorder hears right's /tf only once it has discovered right's node (two contexts: asynchronous)
+        left.spin_until(lambda: left.rig.count_publishers("/tf") >= 2, 10.0, "both nodes' /tf publishers")
         play(left, 3, seed=1)
         play(right, 3, seed=2)
-        left.spin_for(0.3)
+        left.spin_until(lambda: any(t.child_frame_id.startswith("right/") for tfm in left.received["/tf"]
+                                    for t in tfm.transforms), 5.0, "right's /tf on left's recorder")
         frames = {}
         for tfm in left.received["/tf"]:  # left's recorder sees both nodes on the global /tf
             for t in tfm.transforms:
