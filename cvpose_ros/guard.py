@@ -67,8 +67,8 @@ _CHI2_OUTLIER = np.where(_DOF >= 1, chi2_dist.ppf(OUTLIER_LEVEL, np.maximum(_DOF
 class EvidenceGuard:
     """Parameters of the do-no-harm rule (see the module docstring); `enabled=False` passes refinement through.
 
-    confidence_coco17 / confidence_h36m17: the evidence test's confidence for refinement in that keypoint layout;
-    0 = that layout uses the pixel rule (min_px, agree_fraction, factor) instead."""
+    evidence_confidence: (layout name, confidence) pairs, the evidence test's confidence for refinement in each
+    keypoint layout; 0, or a layout not listed, = that layout uses the pixel rule (min_px, agree_fraction, factor)."""
 
     min_px: float = 3.0
     agree_fraction: float = 0.02
@@ -77,20 +77,17 @@ class EvidenceGuard:
     steps: int = 4
     enabled: bool = True
     fit_chi2: float = 2.0  # three or more views: allowed rise of the weighted squared residual / s^2; 0 = off
-    confidence_coco17: float = 0.5
-    confidence_h36m17: float = 0.0
+    evidence_confidence: tuple[tuple[str, float], ...] = (("coco17", 0.5), ("h36m17", 0.0))
 
     def __post_init__(self) -> None:
         if (self.min_px < 0 or self.agree_fraction < 0 or self.factor < 1.0 or self.steps < 1 or self.free_above_m < 0
-                or self.fit_chi2 < 0 or not (0.0 <= self.confidence_coco17 < 1.0)
-                or not (0.0 <= self.confidence_h36m17 < 1.0)):
+                or self.fit_chi2 < 0 or not all(0.0 <= c < 1.0 for _, c in self.evidence_confidence)):
             raise ValueError(f"guard needs min_px, agree_fraction, free_above_m, fit_chi2 >= 0, factor >= 1, "
                              f"steps >= 1 and confidences in [0, 1), got {self}")
 
     def confidence_for(self, layout: str) -> float:
-        """The evidence test's confidence for refinement in `layout` (another layout: the h36m17 one); 0 = the pixel
-        rule."""
-        return self.confidence_coco17 if layout == "coco17" else self.confidence_h36m17
+        """The evidence test's confidence for refinement in `layout`; 0 = the pixel rule."""
+        return dict(self.evidence_confidence).get(layout, 0.0)
 
 
 @functools.lru_cache(maxsize=64)

@@ -87,7 +87,7 @@ def test_guard_parameters_are_checked_and_can_switch_off():
     with pytest.raises(ValueError, match="factor >= 1"):
         EvidenceGuard(factor=0.5)
     with pytest.raises(ValueError, match="confidences in"):
-        EvidenceGuard(confidence_coco17=1.0)
+        EvidenceGuard(evidence_confidence=(("coco17", 1.0),))
     truth = person()[None]
     kp0, kp1 = observe(truth)
     moved = truth + 0.05
@@ -210,7 +210,8 @@ def test_the_evidence_test_keeps_corrections_the_views_noise_allows():
         return float(np.linalg.norm(pose - truth, axis=-1).mean())
 
     pixel_rule, limited_pixel = run(coarse, truth, kp0, kp1, EvidenceGuard(), layout="h36m17")  # its default rule
-    wide, limited_wide = run(coarse, truth, kp0, kp1, EvidenceGuard(confidence_coco17=0.9), layout="coco17")
+    wide, limited_wide = run(coarse, truth, kp0, kp1, EvidenceGuard(evidence_confidence=(("coco17", 0.9),)),
+                             layout="coco17")
     assert limited_pixel.mean() > 0.4                       # the pixel rule shortens almost half the true corrections
     assert limited_wide.mean() < 0.4 * limited_pixel.mean()
     assert error(wide) < 0.4 * error(pixel_rule)
@@ -218,7 +219,7 @@ def test_the_evidence_test_keeps_corrections_the_views_noise_allows():
     default, _ = run(coarse, truth, kp0, kp1, EvidenceGuard(), layout="coco17")
     assert error(default) < 0.98 * error(pixel_rule)
     # confidence 0: the pixel rule, for any layout
-    off, _ = run(coarse, truth, kp0, kp1, EvidenceGuard(confidence_coco17=0.0), layout="coco17")
+    off, _ = run(coarse, truth, kp0, kp1, EvidenceGuard(evidence_confidence=(("coco17", 0.0),)), layout="coco17")
     np.testing.assert_array_equal(off, pixel_rule)
 
 

@@ -81,11 +81,13 @@ def test_invalid_sets_are_refused_with_the_reason_and_nothing_changes(live):
 def test_the_guard_confidence_of_each_layout_is_a_live_parameter(live):
     """Issue 15: the evidence test's confidence is set per keypoint layout, validated, and reaches the pipeline."""
     h, client = live
-    assert (h.node.pipeline.guard.confidence_coco17, h.node.pipeline.guard.confidence_h36m17) == (0.5, 0.0)
+    guard = h.node.pipeline.guard
+    assert (guard.confidence_for("coco17"), guard.confidence_for("h36m17")) == (0.5, 0.0)
     result = set_params(h, client, **{"guard_confidence.coco17": 1.0})[0]
     assert not result.successful and "out of range" in result.reason
     assert all(r.successful for r in set_params(h, client, **{"guard_confidence.h36m17": 0.3}))
-    assert h.node.pipeline.guard.confidence_h36m17 == 0.3 and h.node.pipeline.guard.confidence_coco17 == 0.5
+    guard = h.node.pipeline.guard
+    assert guard.confidence_for("h36m17") == 0.3 and guard.confidence_for("coco17") == 0.5
     assert get_param(h, client, "guard_confidence.h36m17") == 0.3
 
 

@@ -313,8 +313,8 @@ def validate(values: dict, namespace: str = "/") -> RefinerParams:
     guard = EvidenceGuard(min_px=values["guard_min_px"], agree_fraction=values["guard_agree_fraction"],
                           factor=values["guard_factor"], free_above_m=values["guard_free_above"],
                           fit_chi2=values["guard_fit_chi2"],
-                          confidence_coco17=float(values["guard_confidence.coco17"]),
-                          confidence_h36m17=float(values["guard_confidence.h36m17"]),
+                          evidence_confidence=tuple((name, float(values[f"guard_confidence.{name}"]))
+                                                    for name in LAYOUTS),
                           enabled=bool(values["guard"]))
     return RefinerParams(
         reference_frame=values["reference_frame"], extrinsics_source=source,
