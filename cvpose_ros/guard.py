@@ -133,9 +133,11 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     if not guard.enabled or refined.size == 0:
         return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
     confidence = guard.confidence_for(layout)
-    height = person_height_px(kp0, kp1)
-    if confidence == 0 and not views_agree(coarse_error, height, guard).any():
-        return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)  # the pixel rule holds no one back
+    agree = None
+    if confidence == 0:
+        agree = views_agree(coarse_error, person_height_px(kp0, kp1), guard)
+        if not agree.any():
+            return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)  # the pixel rule holds no one back
     coarse = np.asarray(coarse, dtype=np.float64)
     scales = np.linspace(1.0, 0.0, guard.steps + 1)
     candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
@@ -147,7 +149,7 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
         # the last candidate is the triangulation, always allowed: its error is never read
         errors = mean_reprojection_error(candidates[:-1], project0, project1, to_cam1, kp0, kp1)  # (S - 1, ..., J)
         errors = np.concatenate([errors, np.zeros_like(errors[:1])])
-        passes = _within_pixels(errors, coarse_error, height, guard)
+        passes = _within_pixels(errors, coarse_error, agree, guard)
     return _shorten(coarse, refined, candidates, passes, guard)
 
 
@@ -186,7 +188,7 @@ def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarra
             errors = np.nanmean(distance, axis=0)  # (S, P, J)
             y = pixels[..., 1]
             height = np.nan_to_num(np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0), nan=0.0)
-        passes = _within_pixels(errors, coarse_error, height, guard)
+        passes = _within_pixels(errors, coarse_error, views_agree(coarse_error, height, guard), guard)
     fits = None
     if confidence is not None and guard.fit_chi2 > 0:
         fits = fit_test(distance, confidence, guard.fit_chi2)
@@ -225,12 +227,12 @@ def consistent_with_evidence(squared: np.ndarray, confidence: float) -> np.ndarr
     return inside | outlier | ~np.isfinite(tri) | ~np.isfinite(sigma2)
 
 
-def _within_pixels(errors: np.ndarray, coarse_error: np.ndarray, height: np.ndarray,
+def _within_pixels(errors: np.ndarray, coarse_error: np.ndarray, agree: np.ndarray,
                    guard: EvidenceGuard) -> np.ndarray:
     """(S, ..., J) the pixel rule: a candidate whose mean reprojection error (`errors` (S, ..., J)) is at most
-    max(min_px, factor x the joint's DLT residual), or any candidate of a person whose views disagree."""
+    max(min_px, factor x the joint's DLT residual), or any candidate of a person whose views disagree (`agree`
+    (...,) from `views_agree` False)."""
     allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
-    agree = views_agree(coarse_error, height, guard)
     return (errors <= allowed + 1e-9) | ~agree[..., None]
 
 
