@@ -21,7 +21,8 @@ interleaved passes, best CPU time per frame; and `guard_views` alone with and wi
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
 format); with no truth, each camera in turn is held out and the others' triangulations are scored by their
 reprojection error in it (a view they did not use); the same for the node's pipeline (the other cameras through
-the N-camera path, each pair of them through the two-camera path), coarse and refined.
+the N-camera path, each pair of them through the two-camera path), coarse and refined, with the 95 % interval
+(paired bootstrap over frames) of the N-camera result minus the best pair and minus the pair the node would pick.
 """
 
 from __future__ import annotations
@@ -263,10 +264,37 @@ def _person(pixels: np.ndarray, confidence: np.ndarray) -> list[PersonInput]:
     return [PersonInput(-1, pixels[:, 0], pixels[:, 1], conf)] if (conf > 0).any() else []
 
 
+def median_difference_interval(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 2000,
+                               ) -> tuple[float, float]:
+    """95 % interval of median(a) - median(b) for per-frame errors (T, J) of two methods on the same frames, by a
+    paired bootstrap over frames (a frame's joints stay together: their errors are not independent)."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, len(a), size=(resamples, len(a)))
+    diff = (np.nanmedian(a[frames].reshape(resamples, -1), axis=1)
+            - np.nanmedian(b[frames].reshape(resamples, -1), axis=1))
+    low, high = np.percentile(diff, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def node_pair(cameras: list, pixels: np.ndarray, confidence: np.ndarray) -> tuple[int, int]:
+    """The pair of these cameras the N-camera node refines most often (`nview.best_pairs`, frame by frame): the
+    pair a user would pick for a two-camera node without a held-out camera to judge by."""
+    from cvpose_ros.nview import best_pairs, triangulate_groups
+
+    conf = np.nan_to_num(confidence, nan=0.0)
+    tri = triangulate_groups(cameras, pixels, conf, 0.5)  # frames as people: (V, T, J, 2)
+    chosen = best_pairs(cameras, tri, np.isfinite(pixels).all(axis=-1) & (conf >= 0.5))
+    pairs, counts = np.unique(chosen[np.isfinite(tri.points).any(axis=(1, 2))], axis=0, return_counts=True)
+    a, b = pairs[np.argmax(counts)]
+    return int(a), int(b)
+
+
 def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
     """The node's pipeline on the real recording (one person, coco17 detections, packaged coco17 weights): each
     camera held out in turn, the others through the N-camera path and each pair of them through the two-camera
-    path; median reprojection error (px) in the held-out camera of the coarse and the refined pose."""
+    path; median reprojection error (px) in the held-out camera of the coarse and the refined pose, and the 95 %
+    interval (paired bootstrap over frames) of the N-camera result minus the best pair (hindsight) and minus the
+    pair the node itself would pick."""
     from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
     from cvpose_ros.plausibility import PlausibilityCheck
     from cvpose_ros.refiner import LayoutRefiners
@@ -298,12 +326,19 @@ def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
     out: dict[str, dict] = {}
     for held in range(len(cameras)):
         others = [i for i in range(len(cameras)) if i != held]
-        scores = {}
+        errors = {}
         for subset in [*itertools.combinations(others, 2), tuple(others)]:
-            points = run(list(subset))
-            scores["+".join(str(i) for i in subset)] = [
-                float(np.nanmedian(residuals([cameras[held]], p, P[held:held + 1], C[held:held + 1], 0.5)))
-                for p in points]
+            errors["+".join(str(i) for i in subset)] = [
+                residuals([cameras[held]], p, P[held:held + 1], C[held:held + 1], 0.5)[0] for p in run(list(subset))]
+        scores: dict = {key: [float(np.nanmedian(e)) for e in pair] for key, pair in errors.items()}
+        many = "+".join(str(i) for i in others)
+        pairs = [key for key in errors if key != many]
+        best = min(pairs, key=lambda key: scores[key][1])
+        a, b = node_pair([cameras[i] for i in others], P[others], C[others])
+        own = f"{others[a]}+{others[b]}"
+        scores["best_pair"], scores["node_pair"] = best, own
+        scores["refined_minus_best_pair_px"] = median_difference_interval(errors[many][1], errors[best][1])
+        scores["refined_minus_node_pair_px"] = median_difference_interval(errors[many][1], errors[own][1])
         out[cameras[held].name] = scores
     return out
 
@@ -383,13 +418,19 @@ def main() -> None:
             print(f"  held out {held}: pairs {pairs_text}; mean {np.mean(list(pair_scores.values())):.1f}, best "
                   f"{best:.1f}; {line} (< beats the best pair)")
         report["real_pipeline"] = real_pipeline_run(args.calibration, args.keypoints)
-        print("real, the node's pipeline: median reprojection error (px) in the held-out camera, coarse / refined")
+        print("real, the node's pipeline: median reprojection error (px) in the held-out camera, coarse / refined; "
+              "refined N cameras minus a pair, 95 % interval (paired bootstrap over frames)")
         for held, scores in report["real_pipeline"].items():
-            pairs = [v for k, v in scores.items() if k.count("+") == 1]
+            pairs = [v for k, v in scores.items() if k.count("+") == 1 and isinstance(v, list)]
             many = next(v for k, v in scores.items() if k.count("+") > 1)
+            best, own = scores["best_pair"], scores["node_pair"]
+            low, high = scores["refined_minus_best_pair_px"]
+            own_low, own_high = scores["refined_minus_node_pair_px"]
             print(f"  held out {held}: other cameras {many[0]:.1f} / {many[1]:.1f}; their pairs best "
                   f"{min(p[0] for p in pairs):.1f} / {min(p[1] for p in pairs):.1f}, mean "
-                  f"{np.mean([p[0] for p in pairs]):.1f} / {np.mean([p[1] for p in pairs]):.1f}")
+                  f"{np.mean([p[0] for p in pairs]):.1f} / {np.mean([p[1] for p in pairs]):.1f}; minus best pair "
+                  f"{best} [{low:+.1f}, {high:+.1f}]; node's pair {own} {scores[own][1]:.1f}, minus it "
+                  f"[{own_low:+.1f}, {own_high:+.1f}]")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
