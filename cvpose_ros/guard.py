@@ -3,22 +3,10 @@
 A learnt prior may move a joint only as far as the keypoints allow: without evidence it would pull the joint
 towards its own body, e.g. a detector's joint definition towards the training data's. A refined joint's correction
 is kept when it passes the rule of its keypoint layout, else it is shortened (coarse + s * (refined - coarse) with the
-largest s of 1, (steps-1)/steps, ..., 0 that passes; s = 0, the triangulation, always does). Two rules:
-
-- Pixel rule (a layout whose confidence is 0; default h36m17). A person's views agree when the median DLT residual
-  over their joints is at most `agree_fraction` of their height in the image (both views' mean); then each refined
-  joint's mean reprojection error may be at most `max(min_px, factor * the joint's DLT residual)`. People whose
-  views disagree (a swap, an outlier, heavy noise) keep the refinement as it is.
-- Evidence test (a layout whose confidence is above 0; default coco17, 0.5). With independent errors of std sigma
-  (px per axis) in every view, the triangulation of a joint seen in n views leaves squared residuals
-  SS_tri ~ sigma^2 chi2(2n - 3) (two views: chi2(1), the epipolar component only), and the true point's squared
-  error exceeds it by ~ sigma^2 chi2(3). The person's sigma^2 is the median over their joints of
-  SS_tri / median(chi2(2n - 3)): pooled over the body, since one joint's residual has a single degree of freedom and
-  is often near zero while the keypoints are off by many pixels. A joint passes while
-  SS(refined) - SS_tri <= sigma^2 chi2.ppf(confidence, 3): inside the triangulation's `confidence` region, an
-  ellipsoid long along directions the views barely see (depth on a narrow rig) and short across them. A joint whose
-  own residual is an outlier at that level (above the 99 % point of its chi2) is one the views disagree on and
-  passes. Exact keypoints give sigma = 0: nothing moves.
+largest s of 1, (steps-1)/steps, ..., 0 that passes; s = 0, the triangulation, always does). The rules are pure
+array tests in `cvpose_ros.guard_rules`: the pixel rule (a layout whose confidence is 0; default h36m17), the
+evidence test (a layout whose confidence is above 0; default coco17, 0.5) and, with three or more views, the fit
+test for every person, which overrides `free_above_m`. This module picks and applies them.
 
 Under either rule a correction longer than `free_above_m` is kept: a left/right swap in one view can be
 epipolar-consistent (small residual), and the refiner moving a joint by decimetres is it repairing such a gross
@@ -30,37 +18,27 @@ corrections follow the noise model, and the pixel rule, which cuts half of even 
 noise, cost them 0.04 of ratio. The h36m17 weights keep the pixel rule: they often meet keypoints of another
 definition (a COCO detector mapped by name), and their pull there is a systematic few centimetres that a noise test
 can only bound by also cutting their synthetic gains (measured: docs/model.md).
-
-Three or more views (`guard_views` with `confidence`) add a test only they make sharp, for every person, agreeing
-or not and whatever the layout: the fit test. A person's noise variance s^2 is estimated from their N-view residuals
-(the sum over joints of each joint's confidence-weighted squared residuals, weights relative to the joint's mean,
-over the degrees of freedom left, sum of 2 x views - 3); a refined joint may raise its weighted squared residual
-over all the views that see it by at most `fit_chi2` x s^2 (a true point raises it by s^2 x a chi-square variable
-with 3 degrees of freedom), else its correction is shortened as above. With two views a joint leaves one degree of
-freedom, so the variance is poorly known and the two-view path does not use it. It overrides `free_above_m`: a
-gross repair that three views contradict is no repair.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2 as chi2_dist
 
-from cvpose_ros.nanstats import nanmedian_last
+from cvpose_ros.guard_rules import (
+    Projector,
+    consistent_with_evidence,
+    fit_test,
+    mean_reprojection_error,
+    person_height_px,
+    views_agree,
+    within_pixels,
+)
 
-Projector = Callable[[np.ndarray], np.ndarray]  # points (..., 3) in a camera's frame -> raw pixels (..., 2)
-
-OUTLIER_LEVEL = 0.99  # evidence test: a joint whose triangulation residual is above this quantile is an outlier
-_MAX_DOF = 64
-_DOF = np.arange(_MAX_DOF + 1)
-# median and outlier quantile of chi2(k) for k = 0.._MAX_DOF (k = 2n - 3 for n views; k < 1 is not testable: NaN)
-_CHI2_MEDIAN = np.where(_DOF >= 1, chi2_dist.median(np.maximum(_DOF, 1)), np.nan)
-_CHI2_OUTLIER = np.where(_DOF >= 1, chi2_dist.ppf(OUTLIER_LEVEL, np.maximum(_DOF, 1)), np.nan)
+__all__ = ["EvidenceGuard", "guard_refinement", "guard_views", "mean_reprojection_error"]
 
 
 @dataclass(frozen=True)
@@ -90,34 +68,6 @@ class EvidenceGuard:
         return dict(self.evidence_confidence).get(layout, 0.0)
 
 
-@functools.lru_cache(maxsize=64)
-def _chi2_3(confidence: float) -> float:
-    """chi2.ppf(confidence, 3), cached (scipy's call costs more than the rest of the guard for one person)."""
-    return float(chi2_dist.ppf(confidence, 3))
-
-
-def mean_reprojection_error(points_cam0: np.ndarray, project0: Projector, project1: Projector,
-                            to_cam1: Callable[[np.ndarray], np.ndarray], kp0: np.ndarray,
-                            kp1: np.ndarray) -> np.ndarray:
-    """(...,) mean pixel error of points (..., 3) in camera 0's frame against both views' keypoints (..., 2);
-    NaN where a view is missing (then the other view alone counts)."""
-    e0 = np.linalg.norm(project0(points_cam0) - kp0, axis=-1)
-    e1 = np.linalg.norm(project1(to_cam1(points_cam0)) - kp1, axis=-1)
-    both = np.stack([e0, e1])
-    with np.errstate(invalid="ignore"):
-        count = np.isfinite(both).sum(axis=0)
-        return np.where(count > 0, np.nansum(np.nan_to_num(both, nan=0.0), axis=0) / np.maximum(count, 1), np.nan)
-
-
-def person_height_px(kp0: np.ndarray, kp1: np.ndarray) -> np.ndarray:
-    """(...,) mean over the two views of the vertical extent of a person's keypoints (..., J, 2); 0 if unknown."""
-    y = np.stack([kp0[..., 1], kp1[..., 1]])  # (2, ..., J)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a view without keypoints
-        height = np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0)
-    return np.nan_to_num(height, nan=0.0)
-
-
 def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray, project0: Projector,
                      project1: Projector, to_cam1: Callable[[np.ndarray], np.ndarray], kp0: np.ndarray,
                      kp1: np.ndarray, guard: EvidenceGuard = EvidenceGuard(),
@@ -135,12 +85,11 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
     confidence = guard.confidence_for(layout)
     agree = None
     if confidence == 0:
-        agree = views_agree(coarse_error, person_height_px(kp0, kp1), guard)
+        agree = views_agree(coarse_error, person_height_px(kp0, kp1), guard.agree_fraction)
         if not agree.any():
             return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)  # the pixel rule holds no one back
     coarse = np.asarray(coarse, dtype=np.float64)
-    scales = np.linspace(1.0, 0.0, guard.steps + 1)
-    candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, ..., J, 3)
+    candidates = _candidates(coarse, refined, guard.steps)  # (S, ..., J, 3)
     if confidence > 0:
         squared = np.stack([np.sum((project0(candidates) - kp0) ** 2, axis=-1),
                             np.sum((project1(to_cam1(candidates)) - kp1) ** 2, axis=-1)])  # (2, S, ..., J)
@@ -149,15 +98,8 @@ def guard_refinement(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.n
         # the last candidate is the triangulation, always allowed: its error is never read
         errors = mean_reprojection_error(candidates[:-1], project0, project1, to_cam1, kp0, kp1)  # (S - 1, ..., J)
         errors = np.concatenate([errors, np.zeros_like(errors[:1])])
-        passes = _within_pixels(errors, coarse_error, agree, guard)
+        passes = within_pixels(errors, coarse_error, agree, guard.min_px, guard.factor)
     return _shorten(coarse, refined, candidates, passes, guard)
-
-
-def views_agree(coarse_error: np.ndarray, height: np.ndarray, guard: EvidenceGuard) -> np.ndarray:
-    """(...,) people whose views agree: median DLT residual (coarse_error (..., J), px) at most `agree_fraction` of
-    their height (...,) px. A person without any residual has a NaN median and does not agree."""
-    agreement = nanmedian_last(np.where(np.isfinite(coarse_error), coarse_error, np.nan))
-    return agreement <= guard.agree_fraction * height  # NaN compares False
 
 
 def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarray,
@@ -175,8 +117,7 @@ def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarra
     if not guard.enabled or refined.size == 0:
         return refined.copy(), np.zeros(refined.shape[:-1], dtype=bool)
     coarse = np.asarray(coarse, dtype=np.float64)
-    scales = np.linspace(1.0, 0.0, guard.steps + 1)
-    candidates = coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)  # (S, P, J, 3)
+    candidates = _candidates(coarse, refined, guard.steps)  # (S, P, J, 3)
     distance = np.linalg.norm(project(candidates) - pixels[:, None], axis=-1)              # (V, S, P, J)
     level = guard.confidence_for(layout)
     if level > 0:
@@ -188,52 +129,12 @@ def guard_views(coarse: np.ndarray, refined: np.ndarray, coarse_error: np.ndarra
             errors = np.nanmean(distance, axis=0)  # (S, P, J)
             y = pixels[..., 1]
             height = np.nan_to_num(np.nanmean(np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1), axis=0), nan=0.0)
-        passes = _within_pixels(errors, coarse_error, views_agree(coarse_error, height, guard), guard)
+        agree = views_agree(coarse_error, height, guard.agree_fraction)
+        passes = within_pixels(errors, coarse_error, agree, guard.min_px, guard.factor)
     fits = None
     if confidence is not None and guard.fit_chi2 > 0:
         fits = fit_test(distance, confidence, guard.fit_chi2)
     return _shorten(coarse, refined, candidates, passes, guard, fits)
-
-
-def fit_test(distance: np.ndarray, confidence: np.ndarray, chi2: float) -> np.ndarray:
-    """(S, P, J) which candidates pass the fit test (module docstring): `distance` (V, S, P, J) each candidate's
-    pixel distance to each view's keypoint, the triangulation (scale 0) last; `confidence` (V, P, J) the DLT's
-    weights (0 where a view's keypoint is not used). A person with no degree of freedom left passes."""
-    weight = np.where(np.isfinite(distance[:, -1]) & (confidence > 0), confidence, 0.0)    # (V, P, J)
-    views = (weight > 0).sum(axis=0)                                                       # (P, J)
-    relative = weight / np.maximum(weight.sum(axis=0) / np.maximum(views, 1), 1e-12)       # mean 1 per joint
-    squared = np.where(weight[:, None] > 0, np.nan_to_num(distance, nan=np.inf) ** 2, 0.0)
-    ssr = np.einsum("vpj,vspj->spj", relative, squared)                                    # (S, P, J)
-    base = ssr[-1]
-    dof = np.where((views >= 2) & np.isfinite(base), 2 * views - 3, 0)
-    variance = np.where(dof > 0, base, 0.0).sum(axis=-1) / np.maximum(dof.sum(axis=-1), 1)  # (P,)
-    with np.errstate(invalid="ignore"):  # inf - inf: a candidate and the triangulation both unseen
-        return (ssr - base <= chi2 * variance[:, None] + 1e-9) | (dof.sum(axis=-1) == 0)[:, None]
-
-
-def consistent_with_evidence(squared: np.ndarray, confidence: float) -> np.ndarray:
-    """(S, ..., J) the evidence test (module docstring): `squared` (V, S, ..., J) each view's squared pixel error of
-    each candidate, the triangulation (scale 0) last, NaN where a view does not see a joint. A candidate passes
-    inside the triangulation's `confidence` region at the person's noise level; so does every candidate of a joint
-    that is an outlier at that level or cannot be tested (fewer than two views, no noise estimate)."""
-    seen = np.isfinite(squared[:, -1])  # (V, ..., J) views that see a joint
-    dof = np.clip(2 * seen.sum(axis=0) - 3, 0, _MAX_DOF)  # (..., J) degrees of freedom of the triangulation
-    total = np.where(np.isfinite(squared), squared, 0.0).sum(axis=0)  # (S, ..., J) summed over the seeing views
-    tri = np.where(dof >= 1, total[-1], np.nan)  # the triangulation's squared residual; NaN: not testable
-    sigma2 = nanmedian_last(tri / _CHI2_MEDIAN[dof])[..., None]  # (..., 1) the person's noise variance, px^2
-    with np.errstate(invalid="ignore"):
-        inside = (total - tri) <= sigma2 * _chi2_3(confidence) + 1e-9
-        outlier = tri > sigma2 * _CHI2_OUTLIER[dof]
-    return inside | outlier | ~np.isfinite(tri) | ~np.isfinite(sigma2)
-
-
-def _within_pixels(errors: np.ndarray, coarse_error: np.ndarray, agree: np.ndarray,
-                   guard: EvidenceGuard) -> np.ndarray:
-    """(S, ..., J) the pixel rule: a candidate whose mean reprojection error (`errors` (S, ..., J)) is at most
-    max(min_px, factor x the joint's DLT residual), or any candidate of a person whose views disagree (`agree`
-    (...,) from `views_agree` False)."""
-    allowed = np.maximum(guard.min_px, guard.factor * np.nan_to_num(coarse_error, nan=np.inf))
-    return (errors <= allowed + 1e-9) | ~agree[..., None]
 
 
 def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, passes: np.ndarray,
@@ -252,3 +153,10 @@ def _shorten(coarse: np.ndarray, refined: np.ndarray, candidates: np.ndarray, pa
     usable = np.isfinite(coarse).all(axis=-1) & np.isfinite(refined).all(axis=-1)
     guarded = np.where(usable[..., None], chosen, refined)
     return guarded, usable & (first_ok > 0)
+
+
+def _candidates(coarse: np.ndarray, refined: np.ndarray, steps: int) -> np.ndarray:
+    """(S, ..., J, 3) the correction at scales 1, (steps-1)/steps, ..., 0: the refined pose first, the
+    triangulation last."""
+    scales = np.linspace(1.0, 0.0, steps + 1)
+    return coarse + scales.reshape((-1,) + (1,) * refined.ndim) * (refined - coarse)
