@@ -267,7 +267,10 @@ def _person(pixels: np.ndarray, confidence: np.ndarray) -> list[PersonInput]:
 def median_difference_interval(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = 2000,
                                ) -> tuple[float, float]:
     """95 % interval of median(a) - median(b) for per-frame errors (T, J) of two methods on the same frames, by a
-    paired bootstrap over frames (a frame's joints stay together: their errors are not independent)."""
+    paired bootstrap over frames (a frame's joints stay together: their errors are not independent). Only joints
+    both methods estimated count, so a method is not judged on frames the other skipped."""
+    both = np.isfinite(a) & np.isfinite(b)
+    a, b = np.where(both, a, np.nan), np.where(both, b, np.nan)
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, len(a), size=(resamples, len(a)))
     diff = (np.nanmedian(a[frames].reshape(resamples, -1), axis=1)
