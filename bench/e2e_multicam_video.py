@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from bench_multiview import median_difference_interval
-from e2e_two_people_video import camera_info
+from e2e_two_people_video import camera_info, publish_views
 from tqdm import tqdm
 
 
@@ -105,15 +105,7 @@ def run_set(cameras, subset: list[int], images: list[list[np.ndarray]], scale: f
     try:
         for t in tqdm(range(frames), desc="+".join(map(str, subset)), unit="frame"):
             stamp = time.time_ns()  # the refiner drops stamps older than max_stamp_age
-            for slot, index in enumerate(subset):
-                rgb = images[index][t]
-                info = infos[slot]
-                info.header.stamp.sec, info.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-                msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
-                            data=rgb.tobytes())
-                msg.header = info.header
-                info_pubs[slot].publish(info)
-                image_pubs[slot].publish(msg)
+            publish_views(image_pubs, info_pubs, infos, [images[index][t] for index in subset], stamp)
             deadline = time.monotonic() + 30.0
             while time.monotonic() < deadline and not all(stamp in received[k] for k in received):
                 time.sleep(0.01)

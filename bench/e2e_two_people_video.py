@@ -76,6 +76,20 @@ def camera_info(camera, frame_id: str, scale: float):
     return msg
 
 
+def publish_views(image_pubs: list, info_pubs: list, infos: list, views: list[np.ndarray], stamp: int) -> None:
+    """Every camera's camera_info and RGB image (views[i] for camera slot i), all with the one stamp (ns)."""
+    from sensor_msgs.msg import Image
+
+    for slot, rgb in enumerate(views):
+        info = infos[slot]
+        info.header.stamp.sec, info.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
+                    data=rgb.tobytes())
+        msg.header = info.header
+        info_pubs[slot].publish(info)
+        image_pubs[slot].publish(msg)
+
+
 def refiner_parameters(cameras, pair: tuple[int, int]) -> dict:
     from cvpose_ros.calibration.export import poses_in_reference
     from cvpose_ros.calibration.rotation import rotation_to
@@ -158,14 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for t, views in enumerate(images):
             stamp = time.time_ns()  # the refiner drops stamps older than max_stamp_age
-            for slot, rgb in enumerate(views):
-                info = infos[slot]
-                info.header.stamp.sec, info.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-                msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3,
-                            data=rgb.tobytes())
-                msg.header = info.header
-                info_pubs[slot].publish(info)
-                image_pubs[slot].publish(msg)
+            publish_views(image_pubs, info_pubs, infos, views, stamp)
             deadline = time.monotonic() + 30.0
             while time.monotonic() < deadline and not any(stamp_ns(m) == stamp for m in received["skeletons"]):
                 time.sleep(0.02)
