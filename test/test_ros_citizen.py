@@ -130,12 +130,23 @@ def test_two_namespaced_instances_never_share_a_frame_or_a_status():
     left = Harness(params(), namespace="left")
     right = Harness(params(), namespace="right")
     try:
-        # left's recorder hears right's /tf only once it has discovered right's node (two contexts: asynchronous)
-        left.spin_until(lambda: left.rig.count_publishers("/tf") >= 2, 10.0, "both nodes' /tf publishers")
+        # left's recorder hears right's /tf only once it has discovered right's node (two contexts: discovery is
+        # asynchronous, an earlier test's node may still linger in the graph, and the data path is matched after the
+        # graph shows the publisher): wait for right's publisher by namespace, then play right until left hears it
+        left.spin_until(lambda: any(info.node_namespace == "/right"
+                                    for info in left.rig.get_publishers_info_by_topic("/tf")),
+                        10.0, "right's /tf publisher in left's graph")
         play(left, 3, seed=1)
-        play(right, 3, seed=2)
-        left.spin_until(lambda: any(t.child_frame_id.startswith("right/") for tfm in left.received["/tf"]
-                                    for t in tfm.transforms), 5.0, "right's /tf on left's recorder")
+
+        def heard_right() -> bool:
+            return any(t.child_frame_id.startswith("right/") for tfm in left.received["/tf"] for t in tfm.transforms)
+
+        for _ in range(5):
+            play(right, 3, seed=2)
+            left.spin_for(0.5)
+            if heard_right():
+                break
+        assert heard_right(), "right's /tf never reached left's recorder"
         frames = {}
         for tfm in left.received["/tf"]:  # left's recorder sees both nodes on the global /tf
             for t in tfm.transforms:
