@@ -1,9 +1,10 @@
 """Where 2D detectors put their joints: coco17 skeletons in 3D from Human3.6M-placed (h36m17) poses.
 
-Training a coco17 refiner needs 3D coco17 joints, and mocap gives h36m17. Arms carry over (shoulders, elbows,
-wrists); legs keep the mocap's directions at detector lengths (shorter thigh and shin); the face (nose, eyes,
-ears) comes from a head model placed above the shoulders along the mocap's head axis, turned by a head yaw and
-pitch drawn within a natural range; hips sit where detectors put them (narrower than Human3.6M's hip-joint
+Training a coco17 refiner needs 3D coco17 joints, and mocap gives h36m17. Elbows and wrists carry over; shoulders
+sit further out along the shoulder girdle (detectors mark the outside of the shoulder, not the joint centre); legs
+keep the mocap's directions at detector lengths (shorter thigh and shin); the face (nose, eyes, ears) comes from
+a head model placed above the shoulders along the mocap's head axis, turned by a head yaw and pitch drawn within
+a natural range; hips sit where detectors put them (narrower than Human3.6M's hip-joint
 centres, at a height that varies per person as it varies between detectors). The numbers are measured
 (docs/placement.md): CMU Panoptic's 3D COCO-19 skeletons and MediaPipe's 4-camera triangulation of real video.
 
@@ -22,7 +23,7 @@ from cvpose_ros.skeleton import COCO17, H36M17
 _H = {name: i for i, name in enumerate(H36M17.joint_names)}
 _C = {name: i for i, name in enumerate(COCO17.joint_names)}
 # joints that carry over by name
-_SAME = ("l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist")
+_SAME = ("l_elbow", "r_elbow", "l_wrist", "r_wrist")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Placement:
     head_sd: float = 0.02                 # per-person std of ears_above_shoulders
     leg_scale: float = 0.92               # detector thigh and shin / Human3.6M's (Panoptic 0.90, MediaPipe 0.83)
     leg_sd: float = 0.05                  # per-person std of leg_scale
+    shoulder_width_ratio: float = 1.08    # detector shoulder width / the mocap joint centres' (Panoptic 1.06,
+                                          # MediaPipe 1.14): detectors mark the outside of the shoulder
+    shoulder_sd: float = 0.04             # per-person std of shoulder_width_ratio
 
 
 DEFAULT_PLACEMENT = Placement()
@@ -112,9 +116,14 @@ def coco17_from_h36m(h36m: np.ndarray, rng: np.random.Generator | None = None,
         face = p.face_sd * rng.standard_normal(batch + (3, 3))
         head_extra = p.head_sd * np.clip(rng.standard_normal(batch), -2.0, 2.0)
         hip_extra = p.hip_sd * np.clip(rng.standard_normal(batch + (2,)), -2.0, 2.0)
+    shoulder_ratio = np.full(batch, p.shoulder_width_ratio) if rng is None else \
+        p.shoulder_width_ratio + p.shoulder_sd * np.clip(rng.standard_normal(batch), -2.0, 2.0)
     head = head_frame(h36m, yaw, pitch)
     body = body_frame(h36m)
     mid_shoulder = 0.5 * (h36m[..., _H["l_shoulder"], :] + h36m[..., _H["r_shoulder"], :])
+    for side in ("l", "r"):  # the arm's joints stay; the shoulder keypoint sits further out along the girdle
+        shoulder = h36m[..., _H[f"{side}_shoulder"], :]
+        out[..., _C[f"{side}_shoulder"], :] = mid_shoulder + shoulder_ratio[..., None] * (shoulder - mid_shoulder)
     ears = (mid_shoulder + (p.ears_above_shoulders + head_extra)[..., None] * head[..., 1, :]
             + p.ears_forward * body[..., 2, :])
 

@@ -47,8 +47,13 @@ def test_coco17_placement_from_h36m():
     coco = placement.coco17_from_h36m(h36m)
     c, h = {n: i for i, n in enumerate(skeleton.COCO17.joint_names)}, {n: i for i, n in
                                                                        enumerate(skeleton.H36M17.joint_names)}
-    for name in ("l_wrist", "r_elbow", "l_shoulder"):
+    for name in ("l_wrist", "r_elbow"):
         np.testing.assert_array_equal(coco[..., c[name], :], h36m[..., h[name], :])
+    shoulders = np.linalg.norm(coco[..., c["l_shoulder"], :] - coco[..., c["r_shoulder"], :], axis=-1)
+    h36m_shoulders = np.linalg.norm(h36m[..., h["l_shoulder"], :] - h36m[..., h["r_shoulder"], :], axis=-1)
+    np.testing.assert_allclose(shoulders, placement.DEFAULT_PLACEMENT.shoulder_width_ratio * h36m_shoulders)
+    np.testing.assert_allclose(coco[..., c["l_shoulder"], :] + coco[..., c["r_shoulder"], :],
+                               h36m[..., h["l_shoulder"], :] + h36m[..., h["r_shoulder"], :], atol=1e-12)
     thigh = np.linalg.norm(coco[..., c["l_knee"], :] - coco[..., c["l_hip"], :], axis=-1)
     shin = np.linalg.norm(coco[..., c["l_ankle"], :] - coco[..., c["l_knee"], :], axis=-1)
     h36m_shin = np.linalg.norm(h36m[..., h["l_ankle"], :] - h36m[..., h["l_knee"], :], axis=-1)
@@ -67,7 +72,11 @@ def test_coco17_placement_from_h36m():
     np.testing.assert_allclose(hip_width, placement.DEFAULT_PLACEMENT.hip_width_ratio * h36m_width, rtol=1e-6)
     turned = placement.coco17_from_h36m(h36m, np.random.default_rng(0))
     assert np.isfinite(turned).all() and not np.allclose(turned[..., 0, :], coco[..., 0, :])
-    np.testing.assert_array_equal(turned[..., 5:11, :], coco[..., 5:11, :])
+    np.testing.assert_array_equal(turned[..., 7:11, :], coco[..., 7:11, :])  # elbows and wrists
+    turned_shoulders = np.linalg.norm(turned[..., c["l_shoulder"], :] - turned[..., c["r_shoulder"], :], axis=-1)
+    ratio = turned_shoulders / h36m_shoulders
+    p = placement.DEFAULT_PLACEMENT
+    assert ratio.std() > 0 and (np.abs(ratio - p.shoulder_width_ratio) <= 2 * p.shoulder_sd + 1e-9).all()
 
 
 def test_coco17_model_runs_and_refines_with_its_own_root():
