@@ -333,18 +333,18 @@ def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
         for subset in [*itertools.combinations(others, 2), tuple(others)]:
             errors["+".join(str(i) for i in subset)] = [
                 residuals([cameras[held]], p, P[held:held + 1], C[held:held + 1], 0.5)[0] for p in run(list(subset))]
-        scores: dict = {key: [float(np.nanmedian(e)) for e in pair] for key, pair in errors.items()}
+        sets = {key: [float(np.nanmedian(e)) for e in pair] for key, pair in errors.items()}  # coarse, refined
         many = "+".join(str(i) for i in others)
         pairs = [key for key in errors if key != many]
-        best = min(pairs, key=lambda key: scores[key][1])
-        best_coarse = min(pairs, key=lambda key: scores[key][0])
+        best = min(pairs, key=lambda key: sets[key][1])
+        best_coarse = min(pairs, key=lambda key: sets[key][0])
         a, b = node_pair([cameras[i] for i in others], P[others], C[others])
         own = f"{others[a]}+{others[b]}"
-        scores["best_pair"], scores["best_pair_coarse"], scores["node_pair"] = best, best_coarse, own
-        scores["coarse_minus_best_pair_px"] = median_difference_interval(errors[many][0], errors[best_coarse][0])
-        scores["refined_minus_best_pair_px"] = median_difference_interval(errors[many][1], errors[best][1])
-        scores["refined_minus_node_pair_px"] = median_difference_interval(errors[many][1], errors[own][1])
-        out[cameras[held].name] = scores
+        out[cameras[held].name] = {
+            "sets": sets, "all_others": many, "best_pair": best, "best_pair_coarse": best_coarse, "node_pair": own,
+            "coarse_minus_best_pair_px": median_difference_interval(errors[many][0], errors[best_coarse][0]),
+            "refined_minus_best_pair_px": median_difference_interval(errors[many][1], errors[best][1]),
+            "refined_minus_node_pair_px": median_difference_interval(errors[many][1], errors[own][1])}
     return out
 
 
@@ -426,8 +426,9 @@ def main() -> None:
         print("real, the node's pipeline: median reprojection error (px) in the held-out camera, coarse / refined; "
               "refined N cameras minus a pair, 95 % interval (paired bootstrap over frames)")
         for held, scores in report["real_pipeline"].items():
-            pairs = [v for k, v in scores.items() if k.count("+") == 1 and isinstance(v, list)]
-            many = next(v for k, v in scores.items() if k.count("+") > 1)
+            sets = scores["sets"]
+            pairs = [v for k, v in sets.items() if k != scores["all_others"]]
+            many = sets[scores["all_others"]]
             best, own = scores["best_pair"], scores["node_pair"]
             (c_low, c_high), (low, high) = scores["coarse_minus_best_pair_px"], scores["refined_minus_best_pair_px"]
             own_low, own_high = scores["refined_minus_node_pair_px"]
@@ -435,7 +436,7 @@ def main() -> None:
                   f"{min(p[0] for p in pairs):.1f} / {min(p[1] for p in pairs):.1f}, mean "
                   f"{np.mean([p[0] for p in pairs]):.1f} / {np.mean([p[1] for p in pairs]):.1f}; minus best pair "
                   f"{scores['best_pair_coarse']} [{c_low:+.1f}, {c_high:+.1f}] / {best} [{low:+.1f}, {high:+.1f}]; "
-                  f"node's pair {own} {scores[own][1]:.1f}, refined minus it [{own_low:+.1f}, {own_high:+.1f}]")
+                  f"node's pair {own} {sets[own][1]:.1f}, refined minus it [{own_low:+.1f}, {own_high:+.1f}]")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
