@@ -37,7 +37,7 @@ setup(
             "scene_publisher = cvpose_ros.ros.scene_node:main",
             "cvpose-refiner = cvpose_ros.ros.refiner_node:main",
             "cvpose-detector = cvpose_ros.ros.detector_node:main",
-            "cvpose-demo = cvpose_ros.demo:main",
+            "cvpose-demo = cvpose_ros.ros.demo:main",
             "cvpose-bag = training.bag_cli:main",
             "cvpose-train = training.train:main",
             "cvpose-eval = training.evaluate:main",

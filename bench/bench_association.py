@@ -8,7 +8,7 @@ crowd size it measures, in the same process:
 - ``baseline``: the matching this package shipped before (every candidate pair triangulated by batched DLT in one
   call, median reprojection error, Hungarian), re-implemented here; skipped above ``--baseline-max`` (its memory
   grows with the square of the crowd: ~270 MB at 100 x 100);
-- ``match``: `cvpose_ros.cross_view.match_views` on every person (torso pruning, capped candidates, swap
+- ``match``: `cvpose_ros.pipeline.cross_view.match_views` on every person (torso pruning, capped candidates, swap
   hypotheses);
 - ``pipeline``: a whole `SkeletonPipeline.process` frame (validation, the default ``max_people`` cut, matching,
   triangulation, ids; no refinement);
@@ -33,13 +33,13 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.cross_view import match_views
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.synthetic import generate_scene
-from cvpose_ros.triangulation import triangulate_pair
-from cvpose_ros.view_input import PersonInput, ViewInput
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.devtools.synthetic import generate_scene
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
+from cvpose_ros.pipeline.cross_view import match_views
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import PersonInput, ViewInput
 
 LAYOUT = get_layout("h36m17")
 

@@ -24,8 +24,8 @@ import numpy as np
 
 
 def _frames(people: int, count: int):
+    from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
     from cvpose_ros.ros.conversions import keypoints_to_msg
-    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
     rig = make_rig("demo")
     scene = generate_scene(people, count / 30.0 + 0.5, 30.0, seed=people)
@@ -57,8 +57,8 @@ def _int8_files() -> list[str]:
 
 def measure(people: int, runtime: str | None, count: int, profile: bool) -> float:
     """Mean CPU ms per frame; runtime None = triangulation only."""
-    from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+    from cvpose_ros.refine.refiner import LayoutRefiners
     from cvpose_ros.ros.conversions import keypoints_from_msg, skeletons_to_msg
     from cvpose_ros.ros.markers import skeleton_markers
     from cvpose_ros.ros.tf import TfNaming, skeleton_transforms

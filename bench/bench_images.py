@@ -45,8 +45,8 @@ FASTDDS_DEFAULTS = ('<?xml version="1.0" encoding="UTF-8"?>\n<dds xmlns="http://
 
 def bench_rig(width: int, height: int):
     """The demo rig's two camera poses with undistorted pinhole lenses for `width` x `height`."""
-    from cvpose_ros.camera import CameraModel
-    from cvpose_ros.synthetic import RigCamera, make_rig
+    from cvpose_ros.devtools.synthetic import RigCamera, make_rig
+    from cvpose_ros.geometry.camera import CameraModel
 
     demo = make_rig("demo")
     fx = 780.0 * width / 1280.0
@@ -58,7 +58,7 @@ def bench_rig(width: int, height: int):
 
 def person_pixels(cams) -> list[np.ndarray]:
     """(17, 2) coco17 pixels of one standing person in the middle of the room, per camera."""
-    from cvpose_ros.synthetic import generate_scene
+    from cvpose_ros.devtools.synthetic import generate_scene
 
     scene = generate_scene(1, 1.0, FPS, seed=3).in_layout("coco17")
     joints = scene.joints[0, 0]
@@ -135,9 +135,9 @@ def measure(size: tuple[int, int], mode: str, seconds: float, env: dict[str, str
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo
 
+    from cvpose_ros.devtools.synthetic import camera_info_fields
     from cvpose_ros.ros.conversions import stamp_to_ns
     from cvpose_ros.ros.image_source import ImageSource
-    from cvpose_ros.synthetic import camera_info_fields
 
     width, height = size
     reliability, compressed, decode_scale = MODES[mode]

@@ -121,7 +121,7 @@ class OtherViews:
     the other cameras' single-person keypoints (plain reference) at the same moment."""
 
     def __init__(self, calibration: Path, references: list[list[Detections]], scale: float) -> None:
-        from cvpose_ros.multiview import triangulate_views
+        from cvpose_ros.geometry.multiview import triangulate_views
 
         self.cameras = read_calibration([calibration])
         if len(self.cameras) != len(references):

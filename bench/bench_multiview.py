@@ -4,9 +4,9 @@ Run: ``python bench/bench_multiview.py [--people 3] [--seconds 6] [--noise detec
 [--pipeline-seconds 3] [--latency-people 1 5] [--profile] [--calibration Calib.qca.txt --keypoints detections.npz]``.
 
 Synthetic: four cameras in the corners of the demo room, procedural people, one detector error stream per camera.
-Every pair, every triple and all four cameras triangulate the same frames (`cvpose_ros.multiview`); MPJPE against
-the truth is printed as a ratio to the best pair (chosen in hindsight, so the ratio is conservative), and the time
-per frame as a ratio to one pair, measured in the same run.
+Every pair, every triple and all four cameras triangulate the same frames (`cvpose_ros.geometry.multiview`); MPJPE
+against the truth is printed as a ratio to the best pair (chosen in hindsight, so the ratio is conservative), and the
+time per frame as a ratio to one pair, measured in the same run.
 Pipeline: the refiner node's own per-frame work (`SkeletonPipeline`: validation, association, triangulation, CV-UGCN
 on the packaged weights with one CPU thread, guard, ids) with the first 2, 3 and 4 of the corner cameras, on the
 same frames: MPJPE of the refined output and CPU time per frame as a ratio to two cameras (two cameras run the
@@ -15,7 +15,7 @@ Latency (`--latency-people`): the same per-frame work with 2, 3 and 4 cameras, t
 each people count; the three camera counts run in turn, repeated, best CPU time of the repeats per row (steadier on
 a busy machine than one pass each); printed against two cameras and against the linear bound N/2. `--profile`
 prints the top functions of the 4-camera triangulation path (cProfile).
-Fit test (`--fit-cost-people`): the cost of the N-view guard's fit test (`guard_fit_chi2`, `cvpose_ros.guard`) on
+Fit test (`--fit-cost-people`): the cost of the N-view guard's fit test (`guard_fit_chi2`, `cvpose_ros.refine.guard`) on
 the refined 3- and 4-camera path: the same frames through two pipelines, fit test on and off (`fit_chi2=0`),
 interleaved passes, best CPU time per frame; and `guard_views` alone with and without the fit test on one frame.
 Real (optional, by hand): a >= 4-camera calibration and cached detections (`cvpose-eval --detections-cache`
@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cvpose_ros import synthetic
 from cvpose_ros.calibration import CalibratedCamera, read_calibration
-from cvpose_ros.multiview import align, estimate_lags, residuals, triangulate_views
-from cvpose_ros.view_input import FrameError, PersonInput, ViewInput
+from cvpose_ros.devtools import synthetic
+from cvpose_ros.geometry.multiview import align, estimate_lags, residuals, triangulate_views
+from cvpose_ros.pipeline.view_input import FrameError, PersonInput, ViewInput
 
 ROOM = synthetic.ROOM_SIZE_M
 
@@ -96,7 +96,7 @@ def synthetic_run(people: int, seconds: float, noise: str, seed: int) -> dict:
     return results
 
 
-def _view_input(views: synthetic.ViewKeypoints, t: int) -> ViewInput:
+def _view_input(views: synthetic.SceneKeypoints, t: int) -> ViewInput:
     people = [PersonInput(-1, views.keypoints[t, p, :, 0], views.keypoints[t, p, :, 1], views.confidence[t, p])
               for p in range(views.keypoints.shape[1]) if views.visible[t, p]]
     return ViewInput(1_000 + t, "", "h36m17", people)
@@ -104,8 +104,8 @@ def _view_input(views: synthetic.ViewKeypoints, t: int) -> ViewInput:
 
 def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: bool) -> dict:
     """MPJPE (mm) and CPU ms per frame of `SkeletonPipeline` with 2, 3 and 4 corner cameras on the same frames."""
-    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
     rig = synthetic.corner_rig(4, ROOM)
@@ -145,8 +145,8 @@ def latency_run(people: int, seconds: float, noise: str, seed: int, refine: bool
     import cProfile
     import pstats
 
-    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
     rig = synthetic.corner_rig(4, ROOM)
@@ -186,12 +186,12 @@ def latency_run(people: int, seconds: float, noise: str, seed: int, refine: bool
 def fit_cost_run(people: int, seconds: float, noise: str, seed: int, repeats: int = 5) -> dict:
     """CPU ms per frame of the refined N-view pipeline with the fit test on and off (3 and 4 corner cameras, the
     same frames, interleaved passes, best of `repeats`), and of `guard_views` alone with and without it."""
-    from cvpose_ros.frame_processor import RigSetup, SkeletonPipeline
-    from cvpose_ros.guard import EvidenceGuard, guard_views
-    from cvpose_ros.multiview import project_views
-    from cvpose_ros.nview import calibrated, group_views, triangulate_groups
-    from cvpose_ros.refiner import LayoutRefiners
-    from cvpose_ros.skeleton import get_layout
+    from cvpose_ros.body.skeleton import get_layout
+    from cvpose_ros.geometry.multiview import project_views
+    from cvpose_ros.pipeline.frame_processor import RigSetup, SkeletonPipeline
+    from cvpose_ros.pipeline.nview import calibrated, group_views, triangulate_groups
+    from cvpose_ros.refine.guard import EvidenceGuard, guard_views
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
     rig = synthetic.corner_rig(4, ROOM)
@@ -282,7 +282,7 @@ def median_difference_interval(a: np.ndarray, b: np.ndarray, seed: int = 0, resa
 def node_pair(cameras: list, pixels: np.ndarray, confidence: np.ndarray) -> tuple[int, int]:
     """The pair of these cameras the N-camera node refines most often (`nview.best_pairs`, frame by frame): the
     pair a user would pick for a two-camera node without a held-out camera to judge by."""
-    from cvpose_ros.nview import best_pairs, triangulate_groups
+    from cvpose_ros.pipeline.nview import best_pairs, triangulate_groups
 
     conf = np.nan_to_num(confidence, nan=0.0)
     tri = triangulate_groups(cameras, pixels, conf, 0.5)  # frames as people: (V, T, J, 2)
@@ -298,9 +298,9 @@ def real_pipeline_run(calibration: Path, keypoints: Path) -> dict:
     path; median reprojection error (px) in the held-out camera of the coarse and the refined pose, and the 95 %
     interval (paired bootstrap over frames) of the N-camera result minus the best pair (hindsight; coarse and
     refined) and, refined, minus the pair the node itself would pick."""
-    from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-    from cvpose_ros.plausibility import PlausibilityCheck
-    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.body.plausibility import PlausibilityCheck
+    from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     cameras, P, C = _recording(calibration, keypoints)
     refiner = LayoutRefiners([], "cpu", num_threads=1)

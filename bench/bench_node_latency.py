@@ -66,8 +66,8 @@ def _measure(num_people: int, runtime: str | None, seconds: float, device: str, 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo
 
+    from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
     from cvpose_ros.ros.conversions import keypoints_to_msg, stamp_to_ns
-    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
     rig = make_rig("demo")
     scene = generate_scene(num_people, seconds + 1.0, FPS, seed=num_people)

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.guard import guard_refinement
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import create_model
-from cvpose_ros.refiner import Refiner
-from cvpose_ros.triangulation import triangulate_pair
+from cvpose_ros.refine.guard import guard_refinement
+from cvpose_ros.refine.refiner import Refiner
 
 
 def _frame(people: int, rng: np.random.Generator):

@@ -57,8 +57,8 @@ def soak(minutes: float, people: int, refine: bool) -> dict:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo
 
+    from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
     from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp
-    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
 
     rig = make_rig("demo")
     scene = generate_scene(people, 20.0, FPS, seed=people)

@@ -18,7 +18,7 @@ import platform
 
 from tqdm import tqdm
 
-from cvpose_ros.synthetic import make_rig
+from cvpose_ros.devtools.synthetic import make_rig
 from training.swap_eval import swap_mpjpe
 
 

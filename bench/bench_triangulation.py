@@ -16,8 +16,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from cvpose_ros.camera import CameraModel, RigidTransform, projection_matrix
-from cvpose_ros.triangulation import triangulate_dlt, triangulate_pair
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform, projection_matrix
+from cvpose_ros.geometry.triangulation import triangulate_dlt, triangulate_pair
 
 NUM_JOINTS = 17
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from cvpose_ros.calibration.read import read_calibration
-    from cvpose_ros.multiview import align, estimate_lags, residuals
+    from cvpose_ros.geometry.multiview import align, estimate_lags, residuals
 
     cameras = read_calibration([args.calibration])
     videos = sorted(args.videos.glob("*.mp4"))

@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 from test_multiview_weak import _detections, _rig, random_bodies  # noqa: E402
 
+from cvpose_ros.geometry.multiview import triangulate_views  # noqa: E402
 from cvpose_ros.model.pipeline import refine_tensors  # noqa: E402
-from cvpose_ros.multiview import triangulate_views  # noqa: E402
 from training.data.samples import triangulate_samples  # noqa: E402
 from training.data.video_samples import video_samples  # noqa: E402
 from training.metrics import load_model  # noqa: E402

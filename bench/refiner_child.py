@@ -108,7 +108,7 @@ def camera_info_messages(rig) -> list:
     """sensor_msgs/CameraInfo of both cameras of a synthetic rig (stamps are set per frame by the caller)."""
     from sensor_msgs.msg import CameraInfo
 
-    from cvpose_ros.synthetic import camera_info_fields
+    from cvpose_ros.devtools.synthetic import camera_info_fields
 
     messages = []
     for camera in rig.cameras:

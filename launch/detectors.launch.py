@@ -13,7 +13,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from cvpose_ros.camera_list import camera_namespaces
+from cvpose_ros.ros.camera_list import camera_namespaces
 from cvpose_ros.ros.dds_profile import launch_actions
 from launch import LaunchDescription
 

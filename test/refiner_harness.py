@@ -19,11 +19,11 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
+from cvpose_ros.devtools.synthetic import Rig, camera_info_fields, generate_scene, project_scene
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, stamp_to_ns
 from cvpose_ros.ros.entry import make_executor
 from cvpose_ros.ros.refiner_node import RefinerNode
 from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS
-from cvpose_ros.synthetic import Rig, camera_info_fields, generate_scene, project_scene
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 # Hostile-input tests make the node log a burst of warnings (warn_throttle 0): a reader history as deep as the

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cvpose_ros.arrival_rates import ArrivalRates
+from cvpose_ros.pipeline.arrival_rates import ArrivalRates
 
 
 def _feed(rates: ArrivalRates, hz: list[float], seconds: float, start: float = 0.0) -> float:

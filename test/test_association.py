@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.association import IdTracker, match_by_track_id, mean_joint_distance
-from cvpose_ros.cross_view import match_views
-from cvpose_ros.skeleton import H36M17
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
+from cvpose_ros.body.skeleton import H36M17
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
+from cvpose_ros.pipeline.association import IdTracker, match_by_track_id, mean_joint_distance
+from cvpose_ros.pipeline.cross_view import match_views
 
 RIG = make_rig("demo")
 CAM0, CAM1 = RIG.cameras[0].model, RIG.cameras[1].model

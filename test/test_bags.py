@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvpose_ros import bag_io, synthetic
-from cvpose_ros.scoring import PoseScore, match_people, root_relative_errors
+from cvpose_ros.devtools import bag_io, synthetic
+from cvpose_ros.devtools.scoring import PoseScore, match_people, root_relative_errors
 from training import bag_cli
 from training.data import bags
 
@@ -238,7 +238,7 @@ def test_uncalibrated_camera_info_is_a_clear_error(tmp_path: Path, capsys) -> No
 def _swapped_recording() -> tuple[bags.Recording, np.ndarray, np.ndarray]:
     """A two-camera recording (in memory, exact 2D) of one person whose left and right camera 1 swaps in every
     other frame; returns it with camera 1's true and swapped keypoints (T, J, 2)."""
-    from cvpose_ros.skeleton import H36M17
+    from cvpose_ros.body.skeleton import H36M17
 
     scene = synthetic.generate_scene(1, 1.0, 10.0, seed=5)
     rig = synthetic.make_rig("demo")

@@ -19,9 +19,9 @@ from cvpose_ros.calibration import (
     rig_yaml,
 )
 from cvpose_ros.calibration.cli import main as calib_main
-from cvpose_ros.camera import CameraModel, RigidTransform, projection_matrix
-from cvpose_ros.multiview import triangulate_views
-from cvpose_ros.triangulation import triangulate_dlt
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform, projection_matrix
+from cvpose_ros.geometry.multiview import triangulate_views
+from cvpose_ros.geometry.triangulation import triangulate_dlt
 
 CENTRE = np.array([0.0, 0.0, 1.0])
 EYES = [np.array([3.0, -0.5, 1.8]), np.array([0.4, 3.2, 2.2]), np.array([-2.8, -1.5, 1.5])]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cvpose_ros.calibration import CalibratedCamera, CalibrationError, read_qualisys
-from cvpose_ros.camera import RigidTransform
+from cvpose_ros.geometry.camera import RigidTransform
 
 FLIP = np.diag([1.0, -1.0, -1.0])
 # name, centre (mm), target (m), fx, fy, cx, cy (px), k1, k2, k3, p1, p2

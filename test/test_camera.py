@@ -7,7 +7,7 @@ import pytest
 import transforms3d
 from scipy.spatial.transform import Rotation
 
-from cvpose_ros.camera import CameraError, CameraModel, RigidTransform, projection_matrix
+from cvpose_ros.geometry.camera import CameraError, CameraModel, RigidTransform, projection_matrix
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -234,8 +234,8 @@ def test_undistortion_without_inverse_gives_nan_not_garbage() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration plausibility (issue 11): absurd camera_info must not pass
 def test_real_rigs_are_plausible_calibrations():
-    from cvpose_ros.camera import calibration_problem
-    from cvpose_ros.synthetic import make_rig
+    from cvpose_ros.devtools.synthetic import make_rig
+    from cvpose_ros.geometry.camera import calibration_problem
 
     for cam in make_rig("demo").cameras:
         assert calibration_problem(cam.model) is None
@@ -261,7 +261,7 @@ def test_real_rigs_are_plausible_calibrations():
     ([900, 0, 640, 0, 900, 360, 0, 0, 1], [-3.0, 0, 0, 0, 0], "round-trip"),
 ])
 def test_absurd_calibrations_are_named(k, d, fragment):
-    from cvpose_ros.camera import calibration_problem
+    from cvpose_ros.geometry.camera import calibration_problem
 
     model = CameraModel.from_camera_info(k, d, "plumb_bob", 1280, 720)
     problem = calibration_problem(model)

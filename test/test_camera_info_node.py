@@ -12,9 +12,9 @@ from refiner_harness import Harness
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo
 
-from cvpose_ros import synthetic
 from cvpose_ros.calibration import CalibrationError
 from cvpose_ros.calibration.cli import main as calib_main
+from cvpose_ros.devtools import synthetic
 from cvpose_ros.ros.camera_info_node import CAMERA_INFO_QOS, CameraInfoNode
 
 

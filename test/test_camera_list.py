@@ -1,10 +1,10 @@
-"""Issue 14: the launch files' camera list (`cvpose_ros.camera_list`), plain Python, no ROS 2 `launch` needed."""
+"""Issue 14: the launch files' camera list (`cvpose_ros.ros.camera_list`), plain Python, no ROS 2 `launch` needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from cvpose_ros.camera_list import MAX_CAMERAS, camera_namespaces, refiner_cameras, refiner_remappings
+from cvpose_ros.ros.camera_list import MAX_CAMERAS, camera_namespaces, refiner_cameras, refiner_remappings
 
 TWO_CAMERA_REMAPS = [("cam0/keypoints", "cam0/keypoints"), ("cam0/camera_info", "cam0/camera_info"),
                      ("cam1/keypoints", "cam1/keypoints"), ("cam1/camera_info", "cam1/camera_info")]

@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros import cross_view
-from cvpose_ros.camera import CameraModel
-from cvpose_ros.cross_view import MatchConfig, limit_people, match_views, two_view_residual
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.noise import swap_limbs
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.swap_repair import image_swaps, mirror_groups, swap_groups
-from cvpose_ros.synthetic import Rig, RigCamera, generate_scene, make_rig, project_scene
-from cvpose_ros.view_input import PersonInput, Problem, ViewInput
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.body.swap_repair import image_swaps, mirror_groups, swap_groups
+from cvpose_ros.devtools.noise import swap_limbs
+from cvpose_ros.devtools.synthetic import Rig, RigCamera, generate_scene, make_rig, project_scene
+from cvpose_ros.geometry.camera import CameraModel
+from cvpose_ros.pipeline import cross_view
+from cvpose_ros.pipeline.cross_view import MatchConfig, limit_people, match_views, two_view_residual
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import PersonInput, Problem, ViewInput
 from training.swap_eval import swap_mpjpe
 
 RIG = make_rig("demo")

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvpose_ros import bag_io, demo
+from cvpose_ros.devtools import bag_io
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS
+from cvpose_ros.ros import demo
 
 
 def test_demo_runs_the_graph_and_reports(tmp_path: Path, capsys) -> None:
@@ -52,9 +53,9 @@ def test_scene_publisher_rejects_bad_parameters(capsys) -> None:
 
 
 def test_scene_parameters_place_the_cameras_for_the_refiner() -> None:
-    from cvpose_ros.camera import RigidTransform
+    from cvpose_ros.devtools.synthetic import make_rig
+    from cvpose_ros.geometry.camera import RigidTransform
     from cvpose_ros.ros.scene_node import extrinsics_parameters
-    from cvpose_ros.synthetic import make_rig
 
     rig = make_rig("wide")
     p = extrinsics_parameters(rig)

@@ -140,7 +140,7 @@ def test_pipeline_starts_a_camera_launch_after_the_profile():
 
 def test_every_launch_file_takes_the_camera_list():
     """Issue 14: the launch files remapped two cameras only; `cameras` now reaches the detectors and the refiner,
-    which build their nodes and remappings from it with `cvpose_ros.camera_list` (tested in test_camera_list.py)."""
+    which build their nodes and remappings from it with `cvpose_ros.ros.camera_list` (tested in test_camera_list.py)."""
     refiner_launch = REPO / "launch" / "cvpose.launch.py"
     for path in (DETECTORS, PIPELINE, refiner_launch):
         assert "cameras" in declared_arguments(path), path.name

@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.detection import DetectorError, create_backend, finalize  # before mediapipe: its protobuf shim
-from cvpose_ros.skeleton import COCO17
 
 if importlib.util.find_spec("mediapipe") is None:
     pytest.skip("the optional extra 'mediapipe' is not installed", allow_module_level=True)

@@ -19,9 +19,9 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
+from cvpose_ros.body.skeleton import COCO17  # noqa: E402
 from cvpose_ros.detection.tracking import first_id_for  # noqa: E402
 from cvpose_ros.ros.detector_node import DetectorNode, main  # noqa: E402
-from cvpose_ros.skeleton import COCO17  # noqa: E402
 
 J = {name: i for i, name in enumerate(COCO17.joint_names)}
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)

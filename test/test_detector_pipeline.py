@@ -25,8 +25,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # 
 from refiner_harness import camera_info_msg, rig_parameters  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from cvpose_ros import synthetic  # noqa: E402
 from cvpose_ros.detection.synthetic_models import yolo_pose_constant_model  # noqa: E402
+from cvpose_ros.devtools import synthetic  # noqa: E402
 from cvpose_ros.ros.conversions import ns_to_stamp, stamp_to_ns  # noqa: E402
 from cvpose_ros.ros.detector_node import DetectorNode  # noqa: E402
 from cvpose_ros.ros.refiner_node import RefinerNode  # noqa: E402

@@ -7,8 +7,8 @@ import pytest
 pytest.importorskip("diagnostic_msgs")
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
+from cvpose_ros.pipeline.view_input import Problem  # noqa: E402
 from cvpose_ros.ros.diagnostics import NodeDiagnostics, diagnostics_values  # noqa: E402
-from cvpose_ros.view_input import Problem  # noqa: E402
 
 
 def status(diag: NodeDiagnostics, now_s: float) -> tuple[int, str, dict]:

@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("rclpy")
 from refiner_harness import camera_info_msg  # noqa: E402
 
-from cvpose_ros.camera import RigidTransform  # noqa: E402
+from cvpose_ros.devtools.synthetic import make_rig  # noqa: E402
+from cvpose_ros.geometry.camera import RigidTransform  # noqa: E402
+from cvpose_ros.pipeline.view_input import FrameError, Problem  # noqa: E402
 from cvpose_ros.ros.extrinsics import CalibrationCache  # noqa: E402
 from cvpose_ros.ros.params import PARAMETERS, coerce_types, validate  # noqa: E402
 from cvpose_ros.ros.tf import _transform  # noqa: E402
-from cvpose_ros.synthetic import make_rig  # noqa: E402
-from cvpose_ros.view_input import FrameError, Problem  # noqa: E402
 
 RIG = make_rig("demo")
 S = 1_000_000_000

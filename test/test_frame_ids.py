@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cvpose_ros.frame_ids import FrameIdRules
+from cvpose_ros.ros.frame_ids import FrameIdRules
 
 RULES = FrameIdRules()
 

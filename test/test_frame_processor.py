@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.camera import RigidTransform
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.plausibility import PlausibilityCheck
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
-from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput, validate_view
+from cvpose_ros.body.plausibility import PlausibilityCheck
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
+from cvpose_ros.geometry.camera import RigidTransform
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import FrameError, PersonInput, Problem, ViewInput, validate_view
 
 RIG = make_rig("demo")
 SETUP = CameraSetup(RIG.cameras[0].model, RIG.cameras[1].model, RIG.cam1_from_cam0)
@@ -110,7 +110,7 @@ def checkpoints(tmp_path_factory):
 
 
 def test_pipeline_refines_all_people_in_one_batch(checkpoints):
-    from cvpose_ros.refiner import Refiner
+    from cvpose_ros.refine.refiner import Refiner
 
     zero = SkeletonPipeline(Refiner(checkpoints["zero_residual"], "cpu"))
     result = zero.process(SETUP, view(0, 4), view(1, 4, [1, 2, 0]))
@@ -165,7 +165,7 @@ def test_views_in_different_layouts_meet_in_h36m17():
 def test_refiner_of_another_layout_is_not_used(tmp_path):
     from tiny_checkpoint import make_tiny_checkpoint
 
-    from cvpose_ros.refiner import Refiner
+    from cvpose_ros.refine.refiner import Refiner
 
     refiner = Refiner(make_tiny_checkpoint(tmp_path / "h.pt", False, residual_std=0.5), device="cpu")
     result = SkeletonPipeline(refiner).process(SETUP, coco_view(0, 0), coco_view(1, 0))
@@ -178,9 +178,9 @@ def test_guard_keeps_agreeing_views_close_to_the_evidence(tmp_path):
     the guard off shows how far it would have gone."""
     from tiny_checkpoint import make_tiny_checkpoint
 
-    from cvpose_ros.guard import EvidenceGuard
-    from cvpose_ros.refiner import Refiner
-    from cvpose_ros.triangulation import reprojection_error
+    from cvpose_ros.geometry.triangulation import reprojection_error
+    from cvpose_ros.refine.guard import EvidenceGuard
+    from cvpose_ros.refine.refiner import Refiner
 
     refiner = Refiner(make_tiny_checkpoint(tmp_path / "wild.pt", False, residual_std=0.5), device="cpu")
     guard = EvidenceGuard(min_px=3.0, agree_fraction=1.0, factor=2.0, free_above_m=0.0)

@@ -22,7 +22,7 @@ from test_refiner_onnx import TOL, frame  # noqa: E402
 from test_training_data import write_h36m_files  # noqa: E402
 
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, load_checkpoint  # noqa: E402
-from cvpose_ros.refiner import Refiner  # noqa: E402
+from cvpose_ros.refine.refiner import Refiner  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,10 +119,10 @@ def test_n_camera_pipeline_on_cuda_gives_the_cpu_skeletons():
     person; CUDA and CPU agree (guard off: its discrete steps could turn a 1e-6 m difference into a different step)."""
     from test_nview import rig_setup, view_input
 
-    from cvpose_ros.frame_processor import SkeletonPipeline
-    from cvpose_ros.guard import EvidenceGuard
-    from cvpose_ros.refiner import LayoutRefiners
-    from cvpose_ros.synthetic import corner_rig, generate_scene, project_scene
+    from cvpose_ros.devtools.synthetic import corner_rig, generate_scene, project_scene
+    from cvpose_ros.pipeline.frame_processor import SkeletonPipeline
+    from cvpose_ros.refine.guard import EvidenceGuard
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     rig = corner_rig(4)
     scene = generate_scene(4, 0.5, 30.0, seed=2)

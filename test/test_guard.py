@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.guard import EvidenceGuard, guard_refinement, mean_reprojection_error
-from cvpose_ros.triangulation import triangulate_pair
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
+from cvpose_ros.refine.guard import EvidenceGuard, guard_refinement, mean_reprojection_error
 
 CAM = CameraModel(K=np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]]), dist=np.zeros(5),
                   distortion_model="plumb_bob", width=1280, height=720)
@@ -98,7 +98,7 @@ def test_guard_parameters_are_checked_and_can_switch_off():
 
 def test_the_n_view_guard_is_the_two_view_guard_for_two_views_and_uses_a_third():
     """guard_views (three or more cameras) applies the same rule; with two views it gives guard_refinement's poses."""
-    from cvpose_ros.guard import guard_views
+    from cvpose_ros.refine.guard import guard_views
 
     truth = np.stack([person(seed=s) for s in range(4)])
     kp0, kp1 = observe(truth, noise_px=1.0)
@@ -136,7 +136,7 @@ def three_views(truth: np.ndarray, noise_px: np.ndarray, seed: int = 5):
     """Keypoints (3, P, J, 2) of people `truth` (P, J, 3) with per-person noise (P,) px, their N-view DLT, its
     mean residual (P, J), the projector and confidences (3, P, J)."""
     from cvpose_ros.calibration.types import CalibratedCamera
-    from cvpose_ros.multiview import project_views, residuals, triangulate_views
+    from cvpose_ros.geometry.multiview import project_views, residuals, triangulate_views
 
     cams = [CalibratedCamera(f"c{i}", CAM, pose)
             for i, pose in enumerate((RigidTransform.identity(), CAM1_FROM_CAM0, CAM2_FROM_CAM0))]
@@ -152,7 +152,7 @@ def test_three_views_undo_a_pull_they_contradict_even_where_the_views_disagree()
     """The real 4-camera recording's case: the person's views 'disagree' (the two-view rule leaves them alone) and
     the network pulls joints away from what all three views show: the fit test undoes the pull, keeps a correction
     within the views' noise, and leaves a two-view guard (no confidences) as it was."""
-    from cvpose_ros.guard import guard_views
+    from cvpose_ros.refine.guard import guard_views
 
     truth = np.stack([person(seed=0), person(seed=1)])
     pixels, conf, coarse, err, project = three_views(truth, np.array([2.0, 2.0]))
@@ -175,7 +175,7 @@ def test_three_views_undo_a_pull_they_contradict_even_where_the_views_disagree()
 def test_the_fit_test_scales_with_each_persons_noise():
     """The same 2 cm pull is contradicted by the views of a person seen with 1 px of noise and allowed for one seen
     with 12 px (the variance is estimated per person from the N-view residuals)."""
-    from cvpose_ros.guard import guard_views
+    from cvpose_ros.refine.guard import guard_views
 
     truth = np.stack([person(seed=2), person((0.8, 0.0, 4.5), seed=3)])
     pixels, conf, coarse, err, project = three_views(truth, np.array([1.0, 12.0]))

@@ -7,11 +7,11 @@ import pytest
 import torch
 from tiny_checkpoint import make_tiny_checkpoint
 
-from cvpose_ros import placement, skeleton
+from cvpose_ros.body import placement, skeleton
+from cvpose_ros.devtools.synthetic import generate_scene
 from cvpose_ros.model.checkpoint import CheckpointError, load_checkpoint, read_metadata
 from cvpose_ros.model.pipeline import create_model, refine_tensors
-from cvpose_ros.refiner import LayoutRefiners, Refiner
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.refine.refiner import LayoutRefiners, Refiner
 
 
 @pytest.mark.parametrize("layout", [skeleton.H36M17, skeleton.COCO17])
@@ -116,7 +116,7 @@ def test_refiner_takes_the_files_layout_and_refuses_another(tmp_path):
 
 
 def test_layout_refiners_pick_by_layout(tmp_path, monkeypatch):
-    import cvpose_ros.refiner as refiner_module
+    import cvpose_ros.refine.refiner as refiner_module
 
     monkeypatch.setitem(refiner_module.DEFAULT_CHECKPOINTS, "coco17", tmp_path / "absent.pt")
     defaults = LayoutRefiners(device="cpu")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.losses import (
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.model.losses import (
     WeakLossWeights,
     bone_direction_loss,
     mpjpe,

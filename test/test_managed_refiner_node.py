@@ -11,9 +11,9 @@ from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 
+from cvpose_ros.devtools.synthetic import make_rig  # noqa: E402
 from cvpose_ros.ros.conversions import skeletons_from_msg  # noqa: E402
 from cvpose_ros.ros.managed_refiner_node import ManagedRefinerNode  # noqa: E402
-from cvpose_ros.synthetic import make_rig  # noqa: E402
 
 RIG = make_rig("demo")
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from cvpose_ros.geometry.torch_geometry import apply_transform, invert_transform, project_points
 from cvpose_ros.model.cvugcn import CVUGCN, CVUGCNConfig, count_parameters, part_graph_kernels
 from cvpose_ros.model.features import FeatureSpec, centre_and_clamp, root_positions
 from cvpose_ros.model.pipeline import create_model, fuse_views, refine_tensors
-from cvpose_ros.torch_geometry import apply_transform, invert_transform, project_points
 
 SMALL = dict(view_channels=8, joint_channels=16, part_channels=32, decoder_channels=16)
 

@@ -2,7 +2,7 @@
 training with the pair's own 2D only, measured against the synthetic truth.
 
 Data made here: random bodies (test_weak_training's generator) seen by four cameras 90 degrees apart. Each camera's
-detector has its own FIXED per-joint error for the whole sequence: `cvpose_ros.noise.view_offsets_3d` with the
+detector has its own FIXED per-joint error for the whole sequence: `cvpose_ros.devtools.noise.view_offsets_3d` with the
 `detector` preset (surface depth towards the camera plus a random 3D offset, drawn once per camera), plus 1.5 px
 of jitter. The network refines pair (0, 1). Pair-only targets are that pair's own detections, whose offsets the
 triangulation already fits; the 2D of cameras 2 and 3 says where those offsets are wrong. A trainer that ignored
@@ -19,10 +19,10 @@ import torch
 from test_weak_training import random_bodies
 
 from cvpose_ros.calibration import CalibratedCamera
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.losses import mpjpe
+from cvpose_ros.devtools.noise import view_offsets_3d
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.model.losses import mpjpe
 from cvpose_ros.model.pipeline import refine_tensors
-from cvpose_ros.noise import view_offsets_3d
 from training.data.samples import TwoViewSamples, triangulate_samples
 from training.data.video_samples import video_samples
 from training.metrics import load_model

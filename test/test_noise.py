@@ -1,10 +1,10 @@
-"""Statistics of the 2D detector noise model (cvpose_ros.noise)."""
+"""Statistics of the 2D detector noise model (cvpose_ros.devtools.noise)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from cvpose_ros.noise import (
+from cvpose_ros.devtools.noise import (
     DEFAULT_JOINT_SCALE,
     PRESETS,
     SWAP_LIMBS,
@@ -110,7 +110,7 @@ def test_bad_input_raises():
 
 
 def test_view_offsets_are_fixed_over_time_and_point_to_the_camera():
-    from cvpose_ros.noise import SURFACE_DEPTH_M, view_offsets_3d
+    from cvpose_ros.devtools.noise import SURFACE_DEPTH_M, view_offsets_3d
 
     rng = np.random.default_rng(0)
     points = np.random.default_rng(1).uniform(-1, 1, (50, 3, 17, 3)) + np.array([0.0, 0.0, 4.0])  # (T, P, J, 3)
@@ -134,7 +134,7 @@ def test_body_swap_and_coco_face_swap():
     body = NoiseConfig(base_px=0.0, offset_px=0.0, outlier_rate=0.0, swap_rate=0.0, missing_rate=0.0,
                        low_conf_rate=0.0, body_swap_rate=1.0)
     noisy, _ = apply_noise(kp, body, np.random.default_rng(0), layout="coco17")
-    from cvpose_ros.skeleton import COCO17
+    from cvpose_ros.body.skeleton import COCO17
 
     np.testing.assert_allclose(noisy, kp[:, COCO17.flip_permutation()])
     face = NoiseConfig(base_px=0.0, offset_px=0.0, outlier_rate=0.0, swap_rate=1.0, missing_rate=0.0,

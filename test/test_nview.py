@@ -7,15 +7,16 @@ import itertools
 import numpy as np
 import pytest
 
-from cvpose_ros import nview, synthetic
-from cvpose_ros.camera import RigidTransform
-from cvpose_ros.cross_view import MatchConfig
-from cvpose_ros.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-from cvpose_ros.nview import assign_by_projection, best_pairs, calibrated, group_views, triangulate_groups
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.swap_repair import mirror_groups, swap_groups
-from cvpose_ros.sync import ApproximateTimeSync, SyncEvent
-from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.body.swap_repair import mirror_groups, swap_groups
+from cvpose_ros.devtools import synthetic
+from cvpose_ros.geometry.camera import RigidTransform
+from cvpose_ros.pipeline import nview
+from cvpose_ros.pipeline.cross_view import MatchConfig
+from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
+from cvpose_ros.pipeline.nview import assign_by_projection, best_pairs, calibrated, group_views, triangulate_groups
+from cvpose_ros.pipeline.sync import ApproximateTimeSync, SyncEvent
+from cvpose_ros.pipeline.view_input import FrameError, PersonInput, Problem, ViewInput
 
 MS = 1_000_000
 LAYOUT = get_layout("h36m17")
@@ -34,7 +35,7 @@ def pair_setup(rig: synthetic.Rig, a: int, b: int) -> CameraSetup:
                        c0.compose(ca.inverse()))
 
 
-def view_input(views: synthetic.ViewKeypoints, t: int, order: np.ndarray | None = None,
+def view_input(views: synthetic.SceneKeypoints, t: int, order: np.ndarray | None = None,
                layout: str = "h36m17") -> ViewInput:
     people = [p for p in (range(views.keypoints.shape[1]) if order is None else order) if views.visible[t, p]]
     return ViewInput(1_000 + t, "", layout, [
@@ -358,7 +359,7 @@ def test_the_n_view_guard_undoes_a_pull_all_views_contradict_and_two_cameras_sta
     """Three cameras: with every person's views counted as disagreeing (the two-view rule off, as on the real
     recording) the fit test brings the pulled joints back near the triangulation; off (fit_chi2 = 0) the pull
     stays. The two-camera path ignores fit_chi2."""
-    from cvpose_ros.guard import EvidenceGuard
+    from cvpose_ros.refine.guard import EvidenceGuard
 
     rig = synthetic.corner_rig(3)
     views = synthetic.project_scene(scene, rig, "detector", seed=3)

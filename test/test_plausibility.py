@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.plausibility import PlausibilityCheck, bone_ranges
-from cvpose_ros.skeleton import LAYOUTS
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.body.plausibility import PlausibilityCheck, bone_ranges
+from cvpose_ros.body.skeleton import LAYOUTS
+from cvpose_ros.devtools.synthetic import generate_scene
 
 CAMERAS = np.array([[0.0, 0.0, 0.0], [0.6, 0.0, 0.0]])
 CHECK = PlausibilityCheck(max_range_m=30.0)

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
+from cvpose_ros.body.skeleton import to_h36m
 from cvpose_ros.calibration import CalibratedCamera
-from cvpose_ros.camera import CameraModel, RigidTransform
 from cvpose_ros.detection import DetectorBackend
 from cvpose_ros.detection.backend import Detections
-from cvpose_ros.skeleton import to_h36m
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.devtools.synthetic import generate_scene
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
 from training.evaluate import main as eval_main
 from training.multiview import SWAP_GROUPS, detect_swaps, estimate_lags
 from training.realvideo import LIMBS, evaluate_detections, joint_errors, match_cameras

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-import cvpose_ros.refiner as refiner_module
-from cvpose_ros.camera import CameraModel, RigidTransform
+import cvpose_ros.refine.refiner as refiner_module
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
+from cvpose_ros.model.backend import resolve_device
 from cvpose_ros.model.checkpoint import CheckpointError, save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
 from cvpose_ros.model.pipeline import create_model, refine_tensors
-from cvpose_ros.refiner import Refiner, resolve_device
-from cvpose_ros.triangulation import triangulate_pair
+from cvpose_ros.refine.refiner import Refiner
 
 SMALL = dict(view_channels=8, joint_channels=16, part_channels=32, decoder_channels=16)
 

@@ -13,10 +13,10 @@ pytest.importorskip("rclpy")
 from rclpy.parameter import Parameter  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 
+from cvpose_ros.body.skeleton import H36M17  # noqa: E402
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 from cvpose_ros.ros.conversions import skeletons_from_msg, stamp_to_ns  # noqa: E402
 from cvpose_ros.ros.diagnostics import diagnostics_values  # noqa: E402
-from cvpose_ros.skeleton import H36M17  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 NS_PER_FRAME = 33_333_333
 RIG = make_rig("demo")
@@ -219,7 +219,7 @@ def test_rectified_stereo_extrinsics_from_camera_info():
     from rclpy.parameter import Parameter
     from refiner_harness import camera_info_msg
 
-    from cvpose_ros.camera import CameraModel
+    from cvpose_ros.geometry.camera import CameraModel
 
     baseline, fx = 0.30, 700.0
     K = np.array([[fx, 0.0, 640.0], [0.0, fx, 360.0], [0.0, 0.0, 1.0]])
@@ -254,7 +254,7 @@ def test_node_picks_the_weights_of_each_frames_layout(tmp_path):
     exact); outputs keep each frame's joint definition, and /diagnostics tells which layouts have weights."""
     from tiny_checkpoint import make_tiny_checkpoint
 
-    from cvpose_ros.skeleton import COCO17
+    from cvpose_ros.body.skeleton import COCO17
 
     coco_weights = make_tiny_checkpoint(tmp_path / "coco.pt", False, layout="coco17", residual_std=0.5)
     # bone_check off: the wild net's skeletons are not human-shaped and would be dropped as implausible
@@ -286,7 +286,7 @@ def test_node_picks_the_weights_of_each_frames_layout(tmp_path):
 def test_a_layout_without_weights_is_triangulated_and_reported(tmp_path, monkeypatch):
     """Over DDS, packaged coco17 weights missing: coco17 frames come out as the triangulation, and /diagnostics
     names the layout that is not refined."""
-    import cvpose_ros.refiner as refiner_module
+    import cvpose_ros.refine.refiner as refiner_module
 
     monkeypatch.setitem(refiner_module.DEFAULT_CHECKPOINTS, "coco17", tmp_path / "absent.pt")
     h = Harness(rig_parameters(RIG), namespace="no_coco_weights")

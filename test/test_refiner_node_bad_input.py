@@ -17,11 +17,11 @@ from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from refiner_harness import Harness, camera_info_msg, rig_parameters  # noqa: E402
 
+from cvpose_ros.body.skeleton import COCO17  # noqa: E402
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 from cvpose_ros.ros.conversions import keypoints_to_msg, skeletons_from_msg, stamp_to_ns  # noqa: E402
 from cvpose_ros.ros.params import ParameterError  # noqa: E402
 from cvpose_ros.ros.refiner_node import RefinerNode, StartupError  # noqa: E402
-from cvpose_ros.skeleton import COCO17  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
 SCENE = generate_scene(2, 1.0, 30.0, seed=5)  # both people fully in both views

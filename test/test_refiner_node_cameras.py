@@ -18,13 +18,13 @@ from rclpy.parameter import Parameter  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 from test_nview import mpjpe_mm, pair_setup, view_input  # noqa: E402
 
-from cvpose_ros.frame_processor import SkeletonPipeline  # noqa: E402
-from cvpose_ros.refiner import LayoutRefiners  # noqa: E402
+from cvpose_ros.devtools.synthetic import corner_rig, generate_scene, project_scene  # noqa: E402
+from cvpose_ros.pipeline.frame_processor import SkeletonPipeline  # noqa: E402
+from cvpose_ros.refine.refiner import LayoutRefiners  # noqa: E402
 from cvpose_ros.ros.conversions import keypoints_to_msg, skeletons_from_msg, stamp_to_ns  # noqa: E402
 from cvpose_ros.ros.diagnostics import diagnostics_values  # noqa: E402
 from cvpose_ros.ros.params import ParameterError  # noqa: E402
 from cvpose_ros.ros.refiner_node import RefinerNode  # noqa: E402
-from cvpose_ros.synthetic import corner_rig, generate_scene, project_scene  # noqa: E402
 
 NS_PER_FRAME = 33_333_333
 FRAMES = 16

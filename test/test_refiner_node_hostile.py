@@ -17,8 +17,8 @@ pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from refiner_harness import Harness, camera_info_msg, rig_parameters  # noqa: E402
 
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_from_msg, stamp_to_ns  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
 SCENE = generate_scene(3, 1.0, 30.0, seed=9)  # everyone fully visible in both views

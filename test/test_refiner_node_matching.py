@@ -16,9 +16,9 @@ pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from refiner_harness import Harness, rig_parameters  # noqa: E402
 
+from cvpose_ros.body.skeleton import H36M17  # noqa: E402
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 from cvpose_ros.ros.conversions import skeletons_from_msg  # noqa: E402
-from cvpose_ros.skeleton import H36M17  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
 MAX_PEOPLE = 5

@@ -15,14 +15,14 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 from tiny_checkpoint import make_tiny_checkpoint  # noqa: E402
 
-from cvpose_ros.camera import CameraModel, RigidTransform  # noqa: E402
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform  # noqa: E402
+from cvpose_ros.geometry.triangulation import triangulate_pair  # noqa: E402
 from cvpose_ros.model.backend import resolve_runtime, weights_metadata  # noqa: E402
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, CheckpointError, load_checkpoint  # noqa: E402
 from cvpose_ros.model.export_cli import main as export_main  # noqa: E402
 from cvpose_ros.model.onnx_export import export_onnx, max_difference  # noqa: E402
 from cvpose_ros.model.onnx_runtime import parse_device, providers_for  # noqa: E402
-from cvpose_ros.refiner import LayoutRefiners, Refiner  # noqa: E402
-from cvpose_ros.triangulation import triangulate_pair  # noqa: E402
+from cvpose_ros.refine.refiner import LayoutRefiners, Refiner  # noqa: E402
 
 TOL = 1e-4  # metres
 

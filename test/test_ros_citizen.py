@@ -17,9 +17,9 @@ from refiner_harness import RELIABLE, Harness, rig_parameters  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 from cvpose_ros.ros.conversions import skeletons_from_msg  # noqa: E402
 from cvpose_ros.ros.tf import TF_STATIC_QOS, _transform  # noqa: E402
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene  # noqa: E402
 
 RIG = make_rig("demo")
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.losses import mpjpe
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
+from cvpose_ros.geometry.triangulation import triangulate_pair
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS
-from cvpose_ros.refiner import LayoutRefiners, Refiner
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
-from cvpose_ros.triangulation import triangulate_pair
-from cvpose_ros.view_input import PersonInput, ViewInput
+from cvpose_ros.model.losses import mpjpe
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import PersonInput, ViewInput
+from cvpose_ros.refine.refiner import LayoutRefiners, Refiner
 
 # layout -> the noise preset its weights are trained for
 LAYOUT_NOISE = {"h36m17": "cpn_like", "coco17": "detector"}

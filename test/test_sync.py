@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.sync import ApproximateTimeSync, SyncEvent
+from cvpose_ros.pipeline.sync import ApproximateTimeSync, SyncEvent
 
 MS = 1_000_000
 

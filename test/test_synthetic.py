@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from cvpose_ros import synthetic as syn
-from cvpose_ros.camera import CameraModel
-from cvpose_ros.skeleton import H36M17
+from cvpose_ros.body.skeleton import H36M17
+from cvpose_ros.devtools import synthetic as syn
+from cvpose_ros.geometry.camera import CameraModel
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 import torch
 from test_training_data import write_h36m_files
 
-from cvpose_ros.skeleton import H36M17
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.body.skeleton import H36M17
+from cvpose_ros.devtools.synthetic import generate_scene
 from training.evaluate import main as eval_main
 from training.train import TrainConfig, train
 from training.train import main as train_main

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cvpose_ros.skeleton import H36M17
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.body.skeleton import H36M17
+from cvpose_ros.devtools.synthetic import generate_scene
 from training.data.h36m import KEEP_FROM_32, default_cameras_path, load_cameras, load_h36m, parse_pairs
 from training.data.motion import (
     bone_directions,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvpose_ros.camera import CameraModel, RigidTransform, projection_matrix
-from cvpose_ros.triangulation import (
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform, projection_matrix
+from cvpose_ros.geometry.triangulation import (
     PairTriangulation,
     reproject,
     reprojection_error,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cvpose_ros.calibration import CalibratedCamera
-from cvpose_ros.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
 from training.data.samples import TriangulatedSamples, TwoViewSamples, triangulate_samples
 from training.data.video_samples import all_pairs, consistent_samples, video_samples
 from training.train_data import concat_keeping_truth
@@ -85,7 +85,7 @@ def test_extra_views_carry_the_other_cameras_and_survive_view_swaps():
     onto them exactly, also after the views are exchanged (TwoViewSamples.swapped and the trainer's swap_views)."""
     import torch
 
-    from cvpose_ros.losses import extra_view_reprojection_loss
+    from cvpose_ros.model.losses import extra_view_reprojection_loss
     from training.data.samples import EXTRA_FIELDS, concat_samples
     from training.train import swap_views
 
@@ -128,7 +128,7 @@ def test_extra_views_carry_the_other_cameras_and_survive_view_swaps():
     assert mixed.samples.extra_views == 2 and np.isfinite(mixed.samples.gt3d[:len(plain)]).all()
     assert (mixed.samples.extra_conf[:len(plain)] == 0).all() and "extra_kp2d" in mixed.batch(torch.arange(3))
     # the weak loss has the term exactly when extra 2D is given and weighted
-    from cvpose_ros.losses import WeakLossWeights, weak_supervision_loss
+    from cvpose_ros.model.losses import WeakLossWeights, weak_supervision_loss
 
     args = (T(gt0), T(gt1), T(s.kp2d), T(s.conf), T(s.K), T(s.dist), T(s.R10), T(s.t10))
     assert "extra_reprojection" in weak_supervision_loss(*args, extra=extra)[1]

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.losses import mpjpe, weak_supervision_loss
+from cvpose_ros.body.skeleton import H36M17
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
 from cvpose_ros.model.features import FeatureSpec
+from cvpose_ros.model.losses import mpjpe, weak_supervision_loss
 from cvpose_ros.model.pipeline import create_model, refine_tensors
-from cvpose_ros.skeleton import H36M17
-from cvpose_ros.triangulation import triangulate_pair
 
 # Per child joint: bone length (m) and rest direction in the body frame (x left, y up, z forward).
 BONE_LENGTHS = np.array([0, .13, .45, .44, .13, .45, .44, .23, .25, .11, .115, .15, .28, .25, .15, .28, .25])

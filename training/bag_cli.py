@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cvpose_ros import synthetic
-from cvpose_ros.bag_io import BagError
-from cvpose_ros.camera import CameraError
+from cvpose_ros.devtools import synthetic
+from cvpose_ros.devtools.bag_io import BagError
+from cvpose_ros.geometry.camera import CameraError
 from cvpose_ros.model.checkpoint import CheckpointError
+from cvpose_ros.pipeline.sync import NS_PER_S
 from training.data.bags import write_two_view_bag
 from training.data.samples import SampleError
 
-NS_PER_S = 1_000_000_000
 START_NS = 1_700_000_000 * NS_PER_S  # bag time of the first frame of made bags
 
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     mk = sub.add_parser("make", help="write a bag of camera_info + keypoints (+ ground truth) for two cameras")
     src = mk.add_mutually_exclusive_group(required=True)
-    src.add_argument("--synthetic", action="store_true", help="procedural people (cvpose_ros.synthetic)")
+    src.add_argument("--synthetic", action="store_true", help="procedural people (cvpose_ros.devtools.synthetic)")
     src.add_argument("--motion", help="motion .npz (name -> (T, 17, 3) mm, z up), one person per sequence")
     src.add_argument("--h36m-3d", help="data_3d_h36m.npz (with --h36m-2d, --subject, --pair)")
     mk.add_argument("--h36m-2d", help="data_2d_h36m_<detector>.npz (omit for exact projections)")
@@ -153,7 +153,7 @@ def _make_h36m(a: argparse.Namespace) -> tuple:
             px = np.asarray(kp2d[action][c], np.float64)[: len(world), None]
             px = px if px.shape[-1] == 2 else px[..., :2]
             conf = np.ones(px.shape[:-1])
-            views.append(synthetic.ViewKeypoints(px, conf, np.ones(px.shape[:2], bool)))
+            views.append(synthetic.SceneKeypoints(px, conf, np.ones(px.shape[:2], bool)))
     return scene.stamps(), rig, views, scene.joints, scene.track_ids
 
 

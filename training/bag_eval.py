@@ -22,12 +22,12 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo
 from tqdm import tqdm
 
-from cvpose_ros import bag_io
-from cvpose_ros.camera import RigidTransform
+from cvpose_ros.devtools import bag_io
+from cvpose_ros.devtools.scoring import PoseScore, latency_summary, rate_hz
+from cvpose_ros.geometry.camera import RigidTransform
 from cvpose_ros.ros.conversions import ns_to_stamp, stamp_to_ns
 from cvpose_ros.ros.graph import BackgroundGraph
 from cvpose_ros.ros.recorder import BagRecorder, OutputCollector
-from cvpose_ros.scoring import PoseScore, latency_summary, rate_hz
 from training.data.bags import Recording, load_recording
 
 PLAYED = {t: CameraInfo for t in bag_io.CAMERA_INFO_TOPICS} | {t: Keypoints2D for t in bag_io.KEYPOINTS_TOPICS}

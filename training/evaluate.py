@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from cvpose_ros.detection.backend import DetectorError
-from cvpose_ros.guard import EvidenceGuard
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from cvpose_ros.refine.guard import EvidenceGuard
 from training.data.h36m import DEFAULT_PAIRS, load_h36m, parse_pairs
 from training.data.motion import RIG_KINDS, load_motion, motion_samples, split_sequences
 from training.data.samples import SampleError, TriangulatedSamples, concat_triangulated, triangulate_samples

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch.torch_version import TorchVersion
 
-from cvpose_ros.guard import EvidenceGuard, guard_refinement
-from cvpose_ros.losses import mpjpe, p_mpjpe
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.geometry.torch_geometry import apply_transform
 from cvpose_ros.model.checkpoint import LoadedCheckpoint, load_checkpoint
 from cvpose_ros.model.features import FeatureSpec
+from cvpose_ros.model.losses import mpjpe, p_mpjpe
 from cvpose_ros.model.pipeline import refine_tensors
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.torch_geometry import apply_transform
+from cvpose_ros.refine.guard import EvidenceGuard, guard_refinement
 from training.data.samples import TriangulatedSamples, camera_from_arrays
 
 
@@ -125,8 +125,8 @@ def _per_sample_projector(K: np.ndarray, dist: np.ndarray):
 
 def guard_samples(data: TriangulatedSamples, coarse0: np.ndarray, refined0: np.ndarray,
                   guard: EvidenceGuard, layout: str = "h36m17") -> tuple[np.ndarray, np.ndarray]:
-    """`cvpose_ros.guard.guard_refinement` over a sample set (each sample its own cameras, keypoints in `layout`):
-    guarded refined poses in camera 0 and camera 1, as the node computes them."""
+    """`cvpose_ros.refine.guard.guard_refinement` over a sample set (each sample its own cameras, keypoints in
+    `layout`): guarded refined poses in camera 0 and camera 1, as the node computes them."""
     s = data.samples
     R10, t10 = s.R10.astype(np.float64), s.t10.astype(np.float64)
 

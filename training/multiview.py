@@ -1,4 +1,5 @@
-"""Multi-view evaluation on real video without ground truth (no rclpy, no torch); geometry in `cvpose_ros.multiview`.
+"""Multi-view evaluation on real video without ground truth (no rclpy, no torch); geometry in
+`cvpose_ros.geometry.multiview`.
 
 All functions take per-view arrays stacked on a leading view axis: pixels (V, T, J, 2) raw (distorted) pixels,
 confidence (V, T, J), NaN = missing, and a list of V `CalibratedCamera`s sharing one world frame (metres). They
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.calibration import CalibratedCamera
-from cvpose_ros.multiview import (  # noqa: F401  (re-exported: the evaluation tools import them from here)
+from cvpose_ros.geometry.multiview import (  # noqa: F401  (re-exported: the evaluation tools import them from here)
     _masked,
     align,
     estimate_lags,
@@ -23,7 +25,6 @@ from cvpose_ros.multiview import (  # noqa: F401  (re-exported: the evaluation t
     residuals,
     triangulate_views,
 )
-from cvpose_ros.skeleton import COCO17
 
 # Left/right groups (coco17) a detector may exchange as a whole: the body, both arms, both legs.
 SWAP_GROUPS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {

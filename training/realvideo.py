@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from cvpose_ros.body.plausibility import PlausibilityCheck
+from cvpose_ros.body.skeleton import get_layout, to_h36m
 from cvpose_ros.calibration import CalibratedCamera, read_qualisys
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.guard import EvidenceGuard
-from cvpose_ros.plausibility import PlausibilityCheck
-from cvpose_ros.skeleton import get_layout, to_h36m
-from cvpose_ros.view_input import FrameError, PersonInput, ViewInput
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import FrameError, PersonInput, ViewInput
+from cvpose_ros.refine.guard import EvidenceGuard
 from training.multiview import align, detect_swaps, detector_error_stats, estimate_lags, residuals, triangulate_views
 from training.realvideo_io import detect_videos, find_videos, load_or_detect, match_cameras
 
@@ -287,7 +287,7 @@ def evaluate_videos(videos: str | Path, calibration: str | Path, checkpoint: str
     """`cvpose-eval --videos`: detect (MediaPipe, cached), evaluate in `layout` with the packaged weights of that
     layout (or `checkpoint`), print the table, write the JSON."""
     from cvpose_ros.detection import create_backend
-    from cvpose_ros.refiner import LayoutRefiners
+    from cvpose_ros.refine.refiner import LayoutRefiners
 
     paths = find_videos(videos)
     cameras = match_cameras(paths, read_qualisys(calibration))

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.calibration import CalibratedCamera
 from cvpose_ros.detection import DetectorBackend, finalize
-from cvpose_ros.skeleton import COCO17
 
 VIDEO_SUFFIXES = (".mp4", ".avi")
 BackendSource = DetectorBackend | Callable[[], DetectorBackend]

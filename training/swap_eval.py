@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from cvpose_ros.cross_view import MatchConfig
-from cvpose_ros.frame_processor import CameraSetup, SkeletonPipeline
-from cvpose_ros.noise import get_preset
-from cvpose_ros.synthetic import Rig, generate_scene, project_view
-from cvpose_ros.view_input import PersonInput, ViewInput
+from cvpose_ros.devtools.noise import get_preset
+from cvpose_ros.devtools.synthetic import Rig, generate_scene, project_view
+from cvpose_ros.pipeline.cross_view import MatchConfig
+from cvpose_ros.pipeline.frame_processor import CameraSetup, SkeletonPipeline
+from cvpose_ros.pipeline.view_input import PersonInput, ViewInput
 
 
 def swap_mpjpe(rig: Rig, layout: str, body_rate: float, limb_rate: float, seed: int = 0, seconds: float = 3.0,

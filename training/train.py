@@ -21,10 +21,11 @@ import torch
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from cvpose_ros.bag_io import BagError
-from cvpose_ros.losses import WeakLossWeights, weak_supervision_loss
+from cvpose_ros.devtools.bag_io import BagError
+from cvpose_ros.model.backend import resolve_device
 from cvpose_ros.model.checkpoint import CheckpointError, save_checkpoint
 from cvpose_ros.model.features import FeatureSpec
+from cvpose_ros.model.losses import WeakLossWeights, weak_supervision_loss
 from cvpose_ros.model.pipeline import create_model, refine_tensors
 from training.data.samples import EXTRA_FIELDS, SampleError, TriangulatedSamples, TwoViewSamples
 from training.metrics import compare, load_model, summarise
@@ -66,11 +67,10 @@ def freeze_batchnorm(model: torch.nn.Module) -> None:
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _distributed(device_name: str) -> tuple[int, int, torch.device | None]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from cvpose_ros.body.skeleton import LAYOUTS
+from cvpose_ros.devtools.noise import PRESETS
 from cvpose_ros.model.dataclass_dict import unknown_fields
-from cvpose_ros.noise import PRESETS
-from cvpose_ros.skeleton import LAYOUTS
 
 
 class ConfigError(ValueError):
@@ -40,7 +40,7 @@ class TrainConfig:
     motion: list[str] = field(default_factory=list)
     motion_stride: int = 2
     motion_holdout_every: int = 8          # every n-th sequence is held back for validation
-    procedural_sequences: int = 0          # procedural motion from cvpose_ros.synthetic (sequences of 3 people)
+    procedural_sequences: int = 0          # procedural motion (cvpose_ros.devtools.synthetic), sequences of 3 people
     procedural_fraction: float = 0.2       # share of generated samples drawn from procedural motion
     rig_mix: dict[str, float] = field(default_factory=lambda: {"h36m": 0.3, "wide": 0.15, "narrow": 0.15,
                                                                "random": 0.4})

@@ -81,7 +81,7 @@ def _describe(cameras: Sequence[CalibratedCamera], rotation: str) -> list[str]:
 
 
 def _keypoint_check(cameras: Sequence[CalibratedCamera], path: Path, max_lag: int) -> list[str]:
-    from cvpose_ros.multiview import align, estimate_lags, residuals, triangulate_views
+    from cvpose_ros.geometry.multiview import align, estimate_lags, residuals, triangulate_views
 
     try:
         data = np.load(path)

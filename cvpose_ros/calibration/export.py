@@ -8,7 +8,7 @@ import yaml
 
 from cvpose_ros.calibration.rotation import rotation_to
 from cvpose_ros.calibration.types import CalibratedCamera
-from cvpose_ros.camera import RigidTransform
+from cvpose_ros.geometry.camera import RigidTransform
 
 
 def poses_in_reference(cameras: Sequence[CalibratedCamera], reference: int | None) -> list[RigidTransform]:

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cvpose_ros.calibration.rotation import WARN_DEVIATION, proper_rotation
-from cvpose_ros.camera import CameraError, CameraModel, RigidTransform
+from cvpose_ros.geometry.camera import CameraError, CameraModel, RigidTransform
 
 
 class CalibrationError(ValueError):

@@ -26,7 +26,7 @@ class Detections:
         there, half a pixel off, well below its error); NaN for a joint the backend has no position for.
     confidence: (P, J) float32 in 0..1; 0 marks a missing joint.
     scores: (P,) float32 person score in 0..1 (detector box score, or mean joint confidence).
-    layout: joint layout name (`cvpose_ros.skeleton.LAYOUTS`).
+    layout: joint layout name (`cvpose_ros.body.skeleton.LAYOUTS`).
     """
 
     keypoints: np.ndarray

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.detection import onnx_codecs as codecs
 from cvpose_ros.detection.backend import Detections, DetectorBackend, DetectorError, check_rgb_image
-from cvpose_ros.skeleton import COCO17
 
 MODEL_TYPES = ("auto", "simcc", "heatmap", "yolo_pose")
 DEVICES = ("cpu", "cuda", "auto")

@@ -1,15 +1,15 @@
 """Shared post-processing of detections: layout mappings, person filtering and output layout conversion.
 
 Every backend returns coco17; this module maps other joint sets onto it (MediaPipe's 33 landmarks), drops weak or
-surplus people and converts to the layout the node publishes (coco17 or h36m17 via `cvpose_ros.skeleton.to_h36m`).
+surplus people and converts to the layout the node publishes (coco17 or h36m17 via `cvpose_ros.body.skeleton.to_h36m`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import COCO17, get_layout, to_h36m
 from cvpose_ros.detection.backend import Detections
-from cvpose_ros.skeleton import COCO17, get_layout, to_h36m
 
 # MediaPipe BlazePose landmark index of each coco17 joint (an exact subset: nose, eyes, ears and the limb joints).
 MEDIAPIPE33_TO_COCO17 = np.array([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28], dtype=np.int64)

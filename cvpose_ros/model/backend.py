@@ -1,9 +1,9 @@
 """The interface every refiner runtime implements (torch eager, ONNX Runtime), and how a weights file picks one.
 
 A backend holds one layout's CV-UGCN and maps prepared numpy arrays (validated and broadcast by
-`cvpose_ros.refiner.Refiner`) to refined poses. Keeping it this small lets `Refiner`, the node and the bench treat
-both runtimes alike: validation, the disabled pass-through and diagnostics stay in `Refiner`, the evidence guard in
-`frame_processor`. Both runtimes compute the same graph (`model.pipeline.refine_tensors`), so their outputs agree
+`cvpose_ros.refine.refiner.Refiner`) to refined poses. Keeping it this small lets `Refiner`, the node and the bench
+treat both runtimes alike: validation, the disabled pass-through and diagnostics stay in `Refiner`, the evidence guard
+in `frame_processor`. Both runtimes compute the same graph (`model.pipeline.refine_tensors`), so their outputs agree
 to float32 rounding (the ONNX export checks it, <= 1e-4 m).
 """
 
@@ -93,6 +93,27 @@ class TorchRefinerBackend(RefinerBackend):
             return out0.cpu().numpy(), out1.cpu().numpy()
 
 
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available else CPU; 'cpu', 'cuda', 'cuda:N' are validated (ValueError if unusable)."""
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type != "cuda":
+        raise ValueError(f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
+                         f"built with CUDA {torch.version.cuda}); use 'cpu' or 'auto'")
+    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return resolved
+
+
 def open_backend(checkpoint: str | Path, runtime: str = "auto", device: str = "auto",
                  num_threads: int | None = None) -> RefinerBackend:
     """The backend that runs `checkpoint` (a torch .pt or an exported .onnx) with `runtime` on `device`.
@@ -103,8 +124,6 @@ def open_backend(checkpoint: str | Path, runtime: str = "auto", device: str = "a
     """
     chosen = resolve_runtime(runtime, checkpoint)
     if chosen == "torch":
-        from cvpose_ros.refiner import resolve_device
-
         return TorchRefinerBackend(checkpoint, resolve_device(device))
     from cvpose_ros.model.onnx_runtime import OnnxRefinerBackend
 

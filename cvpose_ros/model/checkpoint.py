@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from cvpose_ros import __version__
+from cvpose_ros.body.skeleton import LAYOUTS
 from cvpose_ros.model.cvugcn import CVUGCN, CVUGCNConfig
 from cvpose_ros.model.features import FeatureSpec
-from cvpose_ros.skeleton import LAYOUTS
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cvpose_ros import skeleton
+from cvpose_ros.body import skeleton
 from cvpose_ros.model.dataclass_dict import strict_from_dict
 
 
@@ -38,7 +38,7 @@ class CVUGCNConfig:
     part_channels: int = 512  # width of skip s2 and the body level
     decoder_channels: int = 256  # width after the part-level decoder linear
     dropout: float = 0.0
-    layout: str = "h36m17"  # joint definition of input and output (cvpose_ros.skeleton.LAYOUTS)
+    layout: str = "h36m17"  # joint definition of input and output (cvpose_ros.body.skeleton.LAYOUTS)
 
     def __post_init__(self) -> None:
         skeleton.get_layout(self.layout)  # ValueError naming the known layouts

@@ -82,8 +82,8 @@ def example_inputs(people: int, num_joints: int = 17, seed: int = 0) -> dict[str
 def realistic_inputs(layout: str, people: int = 5, seconds: float = 2.0) -> dict[str, np.ndarray]:
     """Inputs as the node builds them: a synthetic scene (walking bodies) seen by the demo rig with detector-like
     2D noise, triangulated by `triangulate_pair`, every frame's people stacked."""
-    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
-    from cvpose_ros.triangulation import triangulate_pair
+    from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
+    from cvpose_ros.geometry.triangulation import triangulate_pair
 
     rig = make_rig("demo")
     scene = generate_scene(people, seconds, 10.0, seed=1).in_layout(layout)

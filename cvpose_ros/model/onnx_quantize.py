@@ -63,8 +63,8 @@ def quantize_int8(model_bytes: bytes) -> bytes:
 def check_scene(layout: str, people: int = 5, seconds: float = 4.0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Graph inputs from a synthetic walking scene (demo rig, detector-like 2D noise, `triangulate_pair`) and the
     ground truth (N, J, 3) in camera 0's frame. A different seed from the export check's scene."""
-    from cvpose_ros.synthetic import generate_scene, make_rig, project_scene
-    from cvpose_ros.triangulation import triangulate_pair
+    from cvpose_ros.devtools.synthetic import generate_scene, make_rig, project_scene
+    from cvpose_ros.geometry.triangulation import triangulate_pair
 
     rig = make_rig("demo")
     scene = generate_scene(people, seconds, 10.0, seed=7).in_layout(layout)

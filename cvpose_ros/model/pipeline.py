@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cvpose_ros.geometry.torch_geometry import apply_transform, invert_transform
 from cvpose_ros.model.cvugcn import CVUGCN, CVUGCNConfig
 from cvpose_ros.model.features import FeatureSpec, build_features, centre_and_clamp
-from cvpose_ros.torch_geometry import apply_transform, invert_transform
 
 
 def create_model(spec: FeatureSpec | None = None, **hyper_parameters) -> CVUGCN:

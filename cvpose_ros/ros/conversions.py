@@ -14,11 +14,10 @@ from cvpose_ros_msgs.msg import Keypoints2D, PersonKeypoints2D, Skeleton3D, Skel
 from geometry_msgs.msg import Point
 from sensor_msgs.msg import CameraInfo
 
-from cvpose_ros.camera import CameraModel, calibration_problem
-from cvpose_ros.skeleton import get_layout
-from cvpose_ros.view_input import FrameError, PersonInput, Problem, ViewInput
-
-NS_PER_S = 1_000_000_000
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.geometry.camera import CameraModel, calibration_problem
+from cvpose_ros.pipeline.sync import NS_PER_S
+from cvpose_ros.pipeline.view_input import FrameError, PersonInput, Problem, ViewInput
 
 
 def stamp_to_ns(stamp: Time) -> int:
@@ -65,8 +64,8 @@ def camera_model_from_info(msg: CameraInfo, rectified: bool = False) -> CameraMo
     """CameraModel from CameraInfo; `rectified` uses P's intrinsics without distortion (rectified stereo images).
 
     Raises FrameError(INVALID_CALIBRATION) on zero/non-finite intrinsics, a zero image size or a calibration that
-    cannot be a real camera's (`cvpose_ros.camera.calibration_problem`: focal lengths for the image size, a lens
-    model that does not round-trip over the image), with the reason.
+    cannot be a real camera's (`cvpose_ros.geometry.camera.calibration_problem`: focal lengths for the image size, a
+    lens model that does not round-trip over the image), with the reason.
     """
     try:
         if rectified:

@@ -8,7 +8,7 @@ message say what is wrong now, most serious first:
   named, with the frames received and the last stamp of each camera (with three or more cameras the node goes on
   with the others, `live_cameras`);
 - WARN while a camera delivers keypoints but clearly fewer than the busiest camera over the last 2 s (fewer than
-  80 %; `cvpose_ros.arrival_rates`): the partial camera is named with both counts (images or detections lost
+  80 %; `cvpose_ros.pipeline.arrival_rates`): the partial camera is named with both counts (images or detections lost
   upstream cost synchronised frames without any gap long enough to look silent);
 - WARN for `hold_s` seconds after any problem, with that problem's message (so a burst of bad input is visible for
   longer than one report period);
@@ -23,9 +23,9 @@ from collections import Counter, deque
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from cvpose_ros.arrival_rates import ArrivalRates
+from cvpose_ros.pipeline.arrival_rates import ArrivalRates
+from cvpose_ros.pipeline.view_input import Problem
 from cvpose_ros.ros.conversions import ns_to_stamp
-from cvpose_ros.view_input import Problem
 
 STATUS_NAME = "cvpose_refiner: pipeline"
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.frame_processor import CameraSetup, RigSetup
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup
+from cvpose_ros.pipeline.view_input import FrameError, Problem
 from cvpose_ros.ros.conversions import camera_model_from_info, stereo_translation_from_info
 from cvpose_ros.ros.params import RefinerParams
-from cvpose_ros.view_input import FrameError, Problem
 
 
 class ExtrinsicsUnavailable(RuntimeError):

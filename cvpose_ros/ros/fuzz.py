@@ -29,14 +29,13 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from cvpose_ros.frame_ids import FrameIdRules
+from cvpose_ros.devtools.synthetic import Rig, camera_info_fields, generate_scene, make_rig, project_scene
+from cvpose_ros.pipeline.sync import NS_PER_S, SyncEvent
+from cvpose_ros.pipeline.view_input import Problem
 from cvpose_ros.ros.conversions import keypoints_to_msg, stamp_to_ns
+from cvpose_ros.ros.frame_ids import FrameIdRules
 from cvpose_ros.ros.tf import TF_QOS
-from cvpose_ros.sync import SyncEvent
-from cvpose_ros.synthetic import Rig, camera_info_fields, generate_scene, make_rig, project_scene
-from cvpose_ros.view_input import Problem
 
-NS_PER_S = 1_000_000_000
 RELIABLE = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 
 # Hostile kinds and their relative frequency; "good" frames are interleaved so lock-outs can be measured.

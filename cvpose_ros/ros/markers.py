@@ -13,8 +13,8 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from cvpose_ros.body.skeleton import get_layout
 from cvpose_ros.ros.conversions import NS_PER_S, ns_to_stamp
-from cvpose_ros.skeleton import get_layout
 
 JOINTS_MARKER_ID = 0
 BONES_MARKER_ID = 1

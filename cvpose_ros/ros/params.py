@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 
-from cvpose_ros.camera import RigidTransform
-from cvpose_ros.camera_list import MAX_CAMERAS
-from cvpose_ros.camera_list import NAMESPACE as _NAMESPACE
-from cvpose_ros.frame_ids import FrameIdRules
-from cvpose_ros.guard import EvidenceGuard
+from cvpose_ros.body.skeleton import LAYOUTS
+from cvpose_ros.geometry.camera import RigidTransform
 from cvpose_ros.model.backend import RUNTIMES
 from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.param_spec import coerce_types as coerce_spec_types
+from cvpose_ros.refine.guard import EvidenceGuard
+from cvpose_ros.ros.camera_list import MAX_CAMERAS
+from cvpose_ros.ros.camera_list import NAMESPACE as _NAMESPACE
 from cvpose_ros.ros.entry import EXECUTORS
+from cvpose_ros.ros.frame_ids import FrameIdRules
 from cvpose_ros.ros.param_kit import LiveParameters, declare, descriptor
 from cvpose_ros.ros.tf import TfNaming
-from cvpose_ros.skeleton import LAYOUTS
 
 __all__ = ["PARAMETERS", "LiveParameters", "ParameterError", "ParamSpec", "RefinerParams", "camera_parameters",
            "coerce_types", "descriptor", "read_parameters", "refiner_parameters", "validate"]

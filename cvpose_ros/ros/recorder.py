@@ -18,7 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
-from cvpose_ros.bag_io import BagWriter
+from cvpose_ros.devtools.bag_io import BagWriter
 from cvpose_ros.ros.conversions import skeletons_from_msg, stamp_to_ns
 from cvpose_ros.ros.tf import TF_STATIC_QOS
 

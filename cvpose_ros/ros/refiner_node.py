@@ -1,9 +1,9 @@
 """`refiner_node`: two (or more, `cameras`) cameras' 2D keypoints in; refined 3D skeletons, markers, TF and
 diagnostics out.
 
-A thin ROS layer: it converts messages, holds parameters and publishes. Pairing is `cvpose_ros.sync`, the per-frame
-work is `cvpose_ros.frame_processor.SkeletonPipeline`. Whatever arrives, the node keeps running: a frame it cannot
-use is skipped, counted in /diagnostics and reported with a warning throttled per problem kind.
+A thin ROS layer: it converts messages, holds parameters and publishes. Pairing is `cvpose_ros.pipeline.sync`, the
+per-frame work is `cvpose_ros.pipeline.frame_processor.SkeletonPipeline`. Whatever arrives, the node keeps running: a
+frame it cannot use is skipped, counted in /diagnostics and reported with a warning throttled per problem kind.
 
 `RefinerCore` holds all of it in three steps (configure: parameters -> pipeline and publishers; activate: inputs
 and timers; deactivate/cleanup: the reverse) so the plain node (`RefinerNode`) and the managed one
@@ -27,21 +27,20 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from cvpose_ros.frame_ids import FrameIdRules
-from cvpose_ros.frame_processor import FrameResult, SkeletonPipeline, Skeletons
-from cvpose_ros.plausibility import PlausibilityCheck
+from cvpose_ros.body.plausibility import PlausibilityCheck
+from cvpose_ros.pipeline.frame_processor import FrameResult, SkeletonPipeline, Skeletons
+from cvpose_ros.pipeline.sync import NS_PER_S, ApproximateTimeSync, SyncedPair, SyncEvent
+from cvpose_ros.pipeline.view_input import FrameError, Problem
 from cvpose_ros.ros.conversions import keypoints_from_msg, skeletons_to_msg, stamp_to_ns
 from cvpose_ros.ros.diagnostics import NodeDiagnostics
 from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.extrinsics import CalibrationCache, ExtrinsicsUnavailable
+from cvpose_ros.ros.frame_ids import FrameIdRules
 from cvpose_ros.ros.markers import delete_all_markers, skeleton_markers
 from cvpose_ros.ros.params import LiveParameters, ParameterError, RefinerParams, refiner_parameters
 from cvpose_ros.ros.tf import TF_QOS, TF_STATIC_QOS, ForeignFrames, skeleton_transforms, static_camera_transforms
-from cvpose_ros.sync import ApproximateTimeSync, SyncedPair, SyncEvent
-from cvpose_ros.view_input import FrameError, Problem
 
 OUTPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-NS_PER_S = 1_000_000_000
 _HINTS = {Problem.IMPLAUSIBLE_PERSON: " (dropped: a joint beyond max_range {p.max_range} m or a bone outside a "
                                       "human length range)"}
 CAMERA_TF_DELAY_S = 1.0  # listen to TF this long before the first /tf_static of the cameras (see _camera_tf_check)
@@ -183,7 +182,7 @@ class RefinerCore:
             self.diag.refinement_state = "off (refine=false)"
             return None
         from cvpose_ros.model.checkpoint import CheckpointError
-        from cvpose_ros.refiner import LayoutRefiners
+        from cvpose_ros.refine.refiner import LayoutRefiners
 
         try:
             refiners = LayoutRefiners([self.params.checkpoint] if self.params.checkpoint else [], self.params.device,

@@ -1,8 +1,8 @@
 """Demo source node: two cameras' camera_info and 2D keypoints of procedural people moving through a room.
 
 Stands in for two cameras plus a 2D detector so the refiner node can run with nothing but this package: the people
-and rig come from `cvpose_ros.synthetic`, the detector errors from `cvpose_ros.noise`. Also publishes the ground
-truth (`ground_truth`, Skeleton3DArray in the `world` frame) and the camera poses on `/tf_static`.
+and rig come from `cvpose_ros.devtools.synthetic`, the detector errors from `cvpose_ros.devtools.noise`. Also publishes
+the ground truth (`ground_truth`, Skeleton3DArray in the `world` frame) and the camera poses on `/tf_static`.
 Console script: `scene_publisher`.
 """
 
@@ -18,13 +18,13 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
-from cvpose_ros import synthetic
+from cvpose_ros.body.skeleton import LAYOUTS
+from cvpose_ros.devtools import synthetic
 from cvpose_ros.param_spec import ParameterError, ParamSpec
 from cvpose_ros.ros.conversions import keypoints_to_msg, ns_to_stamp, skeletons_to_msg
 from cvpose_ros.ros.entry import run_node
 from cvpose_ros.ros.param_kit import LiveParameters
 from cvpose_ros.ros.tf import TF_STATIC_QOS, static_camera_transforms
-from cvpose_ros.skeleton import LAYOUTS
 
 WORLD_FRAME = "world"
 

@@ -19,9 +19,9 @@ from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
-from cvpose_ros.camera import RigidTransform
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.geometry.camera import RigidTransform
 from cvpose_ros.ros.conversions import ns_to_stamp
-from cvpose_ros.skeleton import get_layout
 
 # The profiles tf2_ros uses for its broadcasters and listeners.
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE,

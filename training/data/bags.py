@@ -2,8 +2,8 @@
 
 A bag holds, with the refiner node's topic names, `camera_info` and `keypoints` per camera, optionally
 `/tf_static` (camera poses) and `/ground_truth` (Skeleton3DArray). Reading pairs the two keypoint streams by stamp
-(nearest within a slop), matches people across the views like the node does (`cvpose_ros.association`) and gives
-one `TwoViewSamples` entry per person and pair: no 3D is needed, the weak losses train on these.
+(nearest within a slop), matches people across the views like the node does (`cvpose_ros.pipeline.association`) and
+gives one `TwoViewSamples` entry per person and pair: no 3D is needed, the weak losses train on these.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cvpose_ros import bag_io
-from cvpose_ros.bag_io import BagError
-from cvpose_ros.camera import CameraError, CameraModel, RigidTransform
-from cvpose_ros.cross_view import MatchConfig, match_views
-from cvpose_ros.skeleton import H36M17, get_layout, to_h36m
-from cvpose_ros.synthetic import RigCamera, ViewKeypoints, camera_info_fields
+from cvpose_ros.body.skeleton import H36M17, get_layout, to_h36m
+from cvpose_ros.devtools import bag_io
+from cvpose_ros.devtools.bag_io import BagError
+from cvpose_ros.devtools.synthetic import RigCamera, SceneKeypoints, camera_info_fields
+from cvpose_ros.geometry.camera import CameraError, CameraModel, RigidTransform
+from cvpose_ros.pipeline.cross_view import MatchConfig, match_views
 from training.data.samples import TwoViewSamples, concat_samples
 
 REQUIRED_TOPICS = bag_io.KEYPOINTS_TOPICS + bag_io.CAMERA_INFO_TOPICS
@@ -29,7 +29,7 @@ REQUIRED_TOPICS = bag_io.KEYPOINTS_TOPICS + bag_io.CAMERA_INFO_TOPICS
 # ---------------------------------------------------------------------------------------------------------------
 # Writing
 def write_two_view_bag(path: str | Path, stamps_ns: np.ndarray, cameras: Sequence[RigCamera],
-                       views: Sequence[ViewKeypoints], truth: np.ndarray | None = None,
+                       views: Sequence[SceneKeypoints], truth: np.ndarray | None = None,
                        track_ids: np.ndarray | None = None, storage: str = "mcap", world_frame: str = "world",
                        publish_track_ids: bool = False) -> int:
     """Write a replayable bag; returns the number of messages.
@@ -197,8 +197,9 @@ def recording_samples(rec: Recording, min_confidence: float = 0.1, association_g
     """One sample per person matched across the views in each pair (people too sparse in a view are skipped).
 
     With `repair` (default) a sample holds the keypoints the node triangulates: one-view left/right swaps repaired
-    and joints the views disagree on dropped (`cvpose_ros.cross_view`), so fine-tuning sees what the network sees
-    at run time and the weak losses are not pulled towards swapped labels. Without, the detector's own keypoints."""
+    and joints the views disagree on dropped (`cvpose_ros.pipeline.cross_view`), so fine-tuning sees what the network
+    sees at run time and the weak losses are not pulled towards swapped labels. Without, the detector's own
+    keypoints."""
     c0, c1 = rec.cameras
     rel = rec.cam1_from_cam0
     kp, conf = [], []

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.skeleton import NUM_JOINTS
+from cvpose_ros.body.skeleton import NUM_JOINTS
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
 from training.data.samples import SampleError, TwoViewSamples, concat_samples
 
 # 32-joint mocap arrays -> h36m17 (SPEC section 2).

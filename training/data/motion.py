@@ -5,9 +5,9 @@ Mocap rigs place joints elsewhere than Human3.6M does (SPEC section 5), so every
 come from the mocap (torso, neck and shoulders re-derived from a body frame to sit where Human3.6M puts them),
 bone lengths are drawn around Human3.6M-like means. Then each pose gets a random heading and place in front of a
 two-camera rig (Human3.6M rigs from the embedded calibration, the "wide"/"narrow" rigs or random rigs), is
-projected through both lenses and noised with `cvpose_ros.noise`. With `layout="coco17"` the rebuilt poses become
-coco17 skeletons where detectors put their joints (`cvpose_ros.placement`, a head model with a random head turn),
-and the noise model's 3D stage (per-view surface and random offsets) is applied before projection.
+projected through both lenses and noised with `cvpose_ros.devtools.noise`. With `layout="coco17"` the rebuilt poses
+become coco17 skeletons where detectors put their joints (`cvpose_ros.body.placement`, a head model with a random head
+turn), and the noise model's 3D stage (per-view surface and random offsets) is applied before projection.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cvpose_ros import synthetic
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.noise import apply_noise, draw_presets, get_preset, view_offsets_3d
-from cvpose_ros.placement import coco17_from_h36m
-from cvpose_ros.skeleton import H36M17, NUM_JOINTS, get_layout
-from cvpose_ros.torch_geometry import project_points
+from cvpose_ros.body.placement import coco17_from_h36m
+from cvpose_ros.body.skeleton import H36M17, NUM_JOINTS, get_layout
+from cvpose_ros.devtools import synthetic
+from cvpose_ros.devtools.noise import apply_noise, draw_presets, get_preset, view_offsets_3d
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.torch_geometry import project_points
 from training.data.h36m import load_cameras
 from training.data.samples import SampleError, TwoViewSamples, concat_samples
 
@@ -253,7 +253,7 @@ def motion_samples(sequences: dict[str, np.ndarray], count: int, rig_mix: dict[s
 
 def procedural_sequences(num_sequences: int, seed: int, duration_s: float = 20.0, fps: float = 10.0,
                          people: int = 3) -> dict[str, np.ndarray]:
-    """Procedural motion from `cvpose_ros.synthetic` as sequences (already in Human3.6M joint placement)."""
+    """Procedural motion from `cvpose_ros.devtools.synthetic` as sequences (already in Human3.6M joint placement)."""
     out = {}
     for i in range(num_sequences):
         scene = synthetic.generate_scene(num_people=people, duration_s=duration_s, fps=fps, seed=seed + i)

@@ -4,7 +4,7 @@
 optionally what E further calibrated cameras saw of the same person at the same instant (`extra_*`: 2D targets of
 the weak reprojection loss only; the network still refines the pair).
 `TriangulatedSamples` adds, once per sample set, the coarse DLT poses in both camera frames with
-`cvpose_ros.triangulation.triangulate_pair`, so that training epochs only run the network.
+`cvpose_ros.geometry.triangulation.triangulate_pair`, so that training epochs only run the network.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.skeleton import NUM_JOINTS
-from cvpose_ros.triangulation import triangulate_pair
+from cvpose_ros.body.skeleton import NUM_JOINTS
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.triangulation import triangulate_pair
 
 NUM_DIST = 8
 

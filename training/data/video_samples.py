@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import get_layout
 from cvpose_ros.calibration import CalibratedCamera, read_qualisys
-from cvpose_ros.cross_view import MatchConfig, match_views
-from cvpose_ros.skeleton import get_layout
+from cvpose_ros.pipeline.cross_view import MatchConfig, match_views
 from training.data.samples import TwoViewSamples, concat_samples
 
 
@@ -46,7 +46,7 @@ def video_samples(cameras: Sequence[CalibratedCamera], pixels: np.ndarray, confi
 
     `extra_views`: every sample also carries the other V - 2 cameras' 2D of its frame (`TwoViewSamples.extra_*`),
     weak targets of the reprojection into every camera. `repair`: the pair's keypoints are those the node
-    triangulates (`cvpose_ros.cross_view.match_views`: one-view left/right swaps repaired, joints the two views
+    triangulates (`cvpose_ros.pipeline.cross_view.match_views`: one-view left/right swaps repaired, joints the two views
     disagree on dropped; a frame the node would not match is skipped), and the extra cameras' keypoints have the
     swaps the consensus of all cameras finds undone (`training.multiview.detect_swaps`, run on `frames` only, so
     no other frame informs a sample). Where the pair's repaired labels and the consensus disagree, the extra

@@ -2,7 +2,7 @@
 
 Real: a detector's keypoints of a calibrated multi-camera recording (the `--detections-cache` of
 `cvpose-eval --videos`). Synthetic: a procedural walker placed where the real person walks, seen by the same
-cameras through a `cvpose_ros.noise` preset (per-view offsets fixed over the sequence, jitter, swaps). Both go
+cameras through a `cvpose_ros.devtools.noise` preset (per-view offsets fixed over the sequence, jitter, swaps). Both go
 through `training.multiview`: lags, left/right swaps by consensus, and per camera and joint the detection minus the
 projection of the OTHER cameras' triangulation: the fixed offset (mean over frames), the spread about it and the
 frame-to-frame jitter, in pixels. Prints a table, writes JSON and markdown.
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.calibration import CalibratedCamera, read_qualisys
-from cvpose_ros.noise import apply_noise, get_preset, view_offsets_3d
-from cvpose_ros.skeleton import COCO17
-from cvpose_ros.synthetic import generate_scene
+from cvpose_ros.devtools.noise import apply_noise, get_preset, view_offsets_3d
+from cvpose_ros.devtools.synthetic import generate_scene
 from training.multiview import align, detect_swaps, detector_error_stats, estimate_lags, triangulate_views
 
 CONFIDENT = 0.5

@@ -1,7 +1,7 @@
 """Cross-view matching on a real multi-camera recording: dropped frames and one-view swaps, every camera pair.
 
-Hand-run check of `cvpose_ros.cross_view` (not a test): the cached per-camera detections of one person go pairwise
-through `SkeletonPipeline.process` (triangulation only, as the node does with `refine: false`) and are scored
+Hand-run check of `cvpose_ros.pipeline.cross_view` (not a test): the cached per-camera detections of one person go
+pairwise through `SkeletonPipeline.process` (triangulation only, as the node does with `refine: false`) and are scored
 against the triangulation of the other cameras. Reported per pair:
 
 - `dropped`: frames where each view holds one person (at least `min_valid_joints` usable joints) but the pipeline

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cvpose_ros.guard import EvidenceGuard
-from cvpose_ros.losses import WeakLossWeights, weak_supervision_loss
+from cvpose_ros.model.losses import WeakLossWeights, weak_supervision_loss
 from cvpose_ros.model.pipeline import refine_tensors
-from cvpose_ros.refiner import Refiner
+from cvpose_ros.refine.guard import EvidenceGuard
+from cvpose_ros.refine.refiner import Refiner
 from training.data.samples import triangulate_samples
 from training.data.video_samples import consistent_samples, load_aligned_detections, video_samples
 from training.metrics import load_model
@@ -82,7 +82,7 @@ def held_out_camera(cameras, pixels: np.ndarray, confidence: np.ndarray, checkpo
     """Reprojection (median px) into `camera` of every pair without it, triangulation vs refined, on frames where no
     view is swapped. With `camera` kept out of training too, no 2D of it informed the network: a check free of the
     shared cameras of the main measure (whose reference cameras were weak targets on the training frames)."""
-    from cvpose_ros.multiview import residuals
+    from cvpose_ros.geometry.multiview import residuals
     from training.multiview import detect_swaps
     from training.realvideo import run_pair
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from cvpose_ros.skeleton import LAYOUTS
+from cvpose_ros.body.skeleton import LAYOUTS
 
 MAX_LENGTH = 256
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")

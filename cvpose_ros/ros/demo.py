@@ -25,15 +25,15 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from cvpose_ros import bag_io
-from cvpose_ros.demo_figure import save_skeleton_figure
+from cvpose_ros.body.skeleton import LAYOUTS
+from cvpose_ros.devtools import bag_io
+from cvpose_ros.devtools.demo_figure import save_skeleton_figure
+from cvpose_ros.devtools.scoring import PoseScore, latency_summary, rate_hz
 from cvpose_ros.ros.diagnostics import diagnostics_values
 from cvpose_ros.ros.graph import BackgroundGraph
 from cvpose_ros.ros.recorder import BagRecorder, OutputCollector, ReceivedSkeletons
 from cvpose_ros.ros.refiner_process import RefinerProcess
 from cvpose_ros.ros.scene_node import SceneNode, extrinsics_parameters
-from cvpose_ros.scoring import PoseScore, latency_summary, rate_hz
-from cvpose_ros.skeleton import LAYOUTS
 
 RECORDED = {
     "/cam0/keypoints": (Keypoints2D, bag_io.KEYPOINTS_TYPE), "/cam1/keypoints": (Keypoints2D, bag_io.KEYPOINTS_TYPE),

@@ -9,7 +9,7 @@ One frame, two views of P0 and P1 people, in four cheap-to-expensive steps:
    of bounded memory; pairs far off are dropped and each person keeps at most `max_candidates` partners (nearest
    first), so the expensive scoring below is linear in people.
 3. Scoring: each surviving pair is triangulated (closed-form two-ray midpoint, in normalised coordinates, no
-   SVD) twice, view 1 as is and mirrored left <-> right. Per swap group (`cvpose_ros.swap_repair`) the pairing
+   SVD) twice, view 1 as is and mirrored left <-> right. Per swap group (`cvpose_ros.body.swap_repair`) the pairing
    that fits better is kept, so whole-body and per-limb swaps in one view cost nothing. The pair's cost is the
    median residual over its joints divided by the person's size in the image (robust to a few bad joints; the
    gate scales with image and rig). Equal track ids lower the cost (a hint, not a verdict).
@@ -32,11 +32,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from cvpose_ros.association import match_by_track_id
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.nanstats import nanmedian_last
-from cvpose_ros.skeleton import Layout
-from cvpose_ros.swap_repair import (
+from cvpose_ros.body.skeleton import Layout
+from cvpose_ros.body.swap_repair import (
     BODY_AXES,
     choose_labels,
     flip_decisions,
@@ -50,6 +47,9 @@ from cvpose_ros.swap_repair import (
     swap_groups,
     temporal_flips,
 )
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.nanstats import nanmedian_last
+from cvpose_ros.pipeline.association import match_by_track_id
 
 _UNUSABLE = 1e9      # cost standing in for "impossible" inside the assignment solver
 _CHUNK_PAIRS = 16384  # pairs scored at once while pruning (bounds the temporaries to a few tens of MB)

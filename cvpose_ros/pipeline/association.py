@@ -1,6 +1,7 @@
 """Who is who over time: output ids that stay stable, and the assignment helpers cross-view matching shares.
 
-Cross-view matching itself (geometry first, track ids as hints, swap repair, crowds) is `cvpose_ros.cross_view`.
+Cross-view matching itself (geometry first, track ids as hints, swap repair, crowds) is
+`cvpose_ros.pipeline.cross_view`.
 
 Output ids come from `IdTracker`, which matches each frame's 3D skeletons to the previous tracks by mean joint
 distance (again Hungarian + gate). A new person takes the next id of a counter that only grows, so an id (REP 155

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.noise import apply_noise, view_offsets_3d
-from cvpose_ros.placement import coco17_from_h36m
-from cvpose_ros.skeleton import NUM_JOINTS
+from cvpose_ros.body.placement import coco17_from_h36m
+from cvpose_ros.body.skeleton import NUM_JOINTS
+from cvpose_ros.devtools.noise import apply_noise, view_offsets_3d
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
 
 ROOM_SIZE_M = (6.0, 5.0)  # x, y extent of the default room; the floor is z = 0
 ACTIONS = ("walk", "stand", "wave", "crouch")
@@ -95,7 +95,7 @@ class Rig:
 
 
 @dataclass
-class ViewKeypoints:
+class SceneKeypoints:
     """What a 2D detector would report for one camera over a scene."""
 
     keypoints: np.ndarray   # (T, P, J, 2) raw (distorted) pixels; NaN = missing
@@ -328,8 +328,8 @@ def camera_info_fields(camera: RigCamera) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Projection
 def project_view(scene: Scene, camera: RigCamera, noise: str | None = "clean", seed: int = 0,
-                 min_visible_joints: int = 8) -> ViewKeypoints:
-    """Project every person into `camera` and apply the `cvpose_ros.noise` preset `noise` ("clean", "light",
+                 min_visible_joints: int = 8) -> SceneKeypoints:
+    """Project every person into `camera` and apply the `cvpose_ros.devtools.noise` preset `noise` ("clean", "light",
     "cpn_like", "heavy", "detector", ...; None = exact with confidence 1). The preset's per-view offsets (3D stage)
     are drawn once per person, so they stay fixed over the scene as a real detector's do.
 
@@ -350,9 +350,9 @@ def project_view(scene: Scene, camera: RigCamera, noise: str | None = "clean", s
     pixels = np.where(inside[..., None], pixels, np.nan)
     conf = np.where(inside, conf, 0.0)
     visible = inside.sum(axis=-1) >= min_visible_joints
-    return ViewKeypoints(keypoints=pixels, confidence=conf, visible=visible)
+    return SceneKeypoints(keypoints=pixels, confidence=conf, visible=visible)
 
 
-def project_scene(scene: Scene, rig: Rig, noise: str | None = "clean", seed: int = 0) -> tuple[ViewKeypoints, ...]:
+def project_scene(scene: Scene, rig: Rig, noise: str | None = "clean", seed: int = 0) -> tuple[SceneKeypoints, ...]:
     """`project_view` for both cameras with independent noise streams."""
     return tuple(project_view(scene, cam, noise, seed * 2 + i) for i, cam in enumerate(rig.cameras))

@@ -1,9 +1,10 @@
 """Three or more cameras: who is who across all views, where they are, and which pair of views CV-UGCN refines.
 
-Plain numpy (no rclpy, no torch); the N-view half of `cvpose_ros.frame_processor` (two cameras keep their own path).
+Plain numpy (no rclpy, no torch); the N-view half of `cvpose_ros.pipeline.frame_processor` (two cameras keep their own
+path).
 
 1. `group_views`: people are matched between an anchor view and the first later view with the two-view matcher
-   (`cvpose_ros.cross_view.match_views`: optimal assignment, robust gate, left/right swap repair, bad joints
+   (`cvpose_ros.pipeline.cross_view.match_views`: optimal assignment, robust gate, left/right swap repair, bad joints
    dropped), which triangulates them; every further view's people are assigned to them by projection
    (`assign_by_projection`: one distance table and one assignment per view, swap groups taken as is or mirrored),
    so the cost grows by a cheap step per camera. Anchor people still alone are matched two-view against a further
@@ -12,7 +13,7 @@ Plain numpy (no rclpy, no torch); the N-view half of `cvpose_ros.frame_processor
    person: where the views' own labels of a group differ, the tracked pose decides when it clearly can, else the
    majority of the views (ties: the two-view match's choice).
 2. `triangulate_groups`: confidence-weighted DLT over every view that sees a joint, per-joint outlier view dropped
-   for joints seen by 4+ views (`cvpose_ros.multiview.triangulate_views`); a joint must lie in front of every
+   for joints seen by 4+ views (`cvpose_ros.geometry.multiview.triangulate_views`); a joint must lie in front of every
    camera that sees it.
 3. `best_pairs`: the pair of views CV-UGCN refines for each person: the most joints both views see times the sine
    of the angle between the two views' rays to the person (a wide, well-conditioned pair with full coverage).
@@ -28,13 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from cvpose_ros.body.skeleton import Layout
+from cvpose_ros.body.swap_repair import flip_decisions, group_mask, mirror_groups, nearest_track, swap_groups
 from cvpose_ros.calibration.types import CalibratedCamera
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.cross_view import MatchConfig, match_views, person_size_px
-from cvpose_ros.multiview import residuals, triangulate_views
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.multiview import residuals, triangulate_views
 from cvpose_ros.nanstats import nanmedian_last
-from cvpose_ros.skeleton import Layout
-from cvpose_ros.swap_repair import flip_decisions, group_mask, mirror_groups, nearest_track, swap_groups
+from cvpose_ros.pipeline.cross_view import MatchConfig, match_views, person_size_px
 
 
 @dataclass

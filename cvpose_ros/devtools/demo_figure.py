@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvpose_ros.skeleton import Layout, get_layout
+from cvpose_ros.body.skeleton import Layout, get_layout
 
 STYLES = {"truth": ("black", "-", 2.2), "triangulation": ("tab:orange", "--", 1.4), "refined": ("tab:blue", "-", 1.4)}
 

@@ -2,18 +2,18 @@
 
 The whole per-frame logic of the refiner node without rclpy, so the node, the bag evaluation and the demo share it:
 validate both views -> keep at most `max_people` per view -> match people across views, repairing one-view
-left/right swaps and dropping joints the two views disagree on (`cvpose_ros.cross_view`) -> triangulate all
+left/right swaps and dropping joints the two views disagree on (`cvpose_ros.pipeline.cross_view`) -> triangulate all
 matched people in one batch -> refine them in
 one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
-allows (`cvpose_ros.guard`) -> drop people who cannot be real (`cvpose_ros.plausibility`: too far from the cameras,
-bones outside a human range; counted as `implausible_person`) -> express in the reference frame -> assign ids that
-stay stable over time.
+allows (`cvpose_ros.refine.guard`) -> drop people who cannot be real (`cvpose_ros.body.plausibility`: too far from the
+cameras, bones outside a human range; counted as `implausible_person`) -> express in the reference frame -> assign ids
+that stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
 h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
 
 Three or more cameras (`process_views`, `RigSetup`) follow the same steps with the N-view geometry of
-`cvpose_ros.nview`: people are grouped across all views, triangulated from every view that sees them, and refined
-on their best pair of views; two cameras keep the two-view path (`process`) unchanged.
+`cvpose_ros.pipeline.nview`: people are grouped across all views, triangulated from every view that sees them, and
+refined on their best pair of views; two cameras keep the two-view path (`process`) unchanged.
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ from typing import Protocol
 
 import numpy as np
 
-from cvpose_ros.association import IdTracker
-from cvpose_ros.camera import CameraModel, RigidTransform
-from cvpose_ros.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
-from cvpose_ros.guard import EvidenceGuard, guard_refinement, guard_views
-from cvpose_ros.multiview import project_views
-from cvpose_ros.nview import PersonGroups, best_pairs, calibrated, group_views, triangulate_groups
-from cvpose_ros.plausibility import PlausibilityCheck
-from cvpose_ros.skeleton import NUM_JOINTS, get_layout
-from cvpose_ros.triangulation import PairTriangulation, triangulate_pair
-from cvpose_ros.view_input import FrameError, Problem, ViewInput, ViewKeypoints, validate_view
+from cvpose_ros.body.plausibility import PlausibilityCheck
+from cvpose_ros.body.skeleton import NUM_JOINTS, get_layout
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform
+from cvpose_ros.geometry.multiview import project_views
+from cvpose_ros.geometry.triangulation import PairTriangulation, triangulate_pair
+from cvpose_ros.pipeline.association import IdTracker
+from cvpose_ros.pipeline.cross_view import CrossViewMatch, MatchConfig, limit_people, match_views
+from cvpose_ros.pipeline.nview import PersonGroups, best_pairs, calibrated, group_views, triangulate_groups
+from cvpose_ros.pipeline.view_input import FrameError, Problem, ViewInput, ViewKeypoints, validate_view
+from cvpose_ros.refine.guard import EvidenceGuard, guard_refinement, guard_views
 
 
 class RefinerLike(Protocol):
-    """What the pipeline needs from `cvpose_ros.refiner.Refiner` (one layout's weights)."""
+    """What the pipeline needs from `cvpose_ros.refine.refiner.Refiner` (one layout's weights)."""
 
     enabled: bool
 
@@ -263,8 +263,8 @@ class SkeletonPipeline:
 
     def _refine_pairs(self, cams, tri, seen: np.ndarray, pixels: np.ndarray, weights: np.ndarray,
                       refiner: RefinerLike, layout: str) -> tuple[np.ndarray, int]:
-        """CV-UGCN on each person's best pair of views (`cvpose_ros.nview.best_pairs`), all people in one batch:
-        the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
+        """CV-UGCN on each person's best pair of views (`cvpose_ros.pipeline.nview.best_pairs`), all people in one
+        batch: the N-view pose in the pair's two camera frames, each view's residual (the all-view mean where the view
         does not see the joint); then the guard over every view that sees a joint, with the fit test on the
         triangulation's weights (V, P, J). Returns poses in camera 0's frame."""
         pairs = best_pairs(cams, tri, seen)

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from cvpose_ros.skeleton import LAYOUTS, get_layout, to_h36m
+from cvpose_ros.body.skeleton import LAYOUTS, get_layout, to_h36m
 
 
 class Problem(StrEnum):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvpose_ros.skeleton import COCO17, H36M17
+from cvpose_ros.body.skeleton import COCO17, H36M17
 
 _H = {name: i for i, name in enumerate(H36M17.joint_names)}
 _C = {name: i for i, name in enumerate(COCO17.joint_names)}

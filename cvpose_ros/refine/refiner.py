@@ -15,34 +15,13 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from cvpose_ros.camera import RigidTransform
-from cvpose_ros.model.backend import RefinerBackend, open_backend, resolve_runtime, weights_metadata
+from cvpose_ros.body.skeleton import LAYOUTS, get_layout
+from cvpose_ros.geometry.camera import RigidTransform
+from cvpose_ros.geometry.triangulation import PairTriangulation
+from cvpose_ros.model.backend import RefinerBackend, open_backend, resolve_device, resolve_runtime, weights_metadata
 from cvpose_ros.model.checkpoint import DEFAULT_CHECKPOINTS, CheckpointError
 from cvpose_ros.model.cvugcn import CVUGCN
 from cvpose_ros.model.features import FeatureSpec
-from cvpose_ros.skeleton import LAYOUTS, get_layout
-from cvpose_ros.triangulation import PairTriangulation
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available else CPU; 'cpu', 'cuda', 'cuda:N' are validated (ValueError if unusable)."""
-    name = (device or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if resolved.type == "cpu":
-        return resolved
-    if resolved.type != "cuda":
-        raise ValueError(f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
-                         f"built with CUDA {torch.version.cuda}); use 'cpu' or 'auto'")
-    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return resolved
 
 
 def _per_view(values: np.ndarray, people: int, joints: int, name: str) -> np.ndarray:

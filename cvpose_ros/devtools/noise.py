@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
-from cvpose_ros.skeleton import H36M17, Layout, get_layout
+from cvpose_ros.body.skeleton import H36M17, Layout, get_layout
 
 # Per-joint multipliers of the jitter (h36m17 order): extremities and the head are the hardest for detectors;
 # pelvis, spine and thorax are derived from several joints and are smoother. Other layouts: Layout.error_scale.

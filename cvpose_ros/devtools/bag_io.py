@@ -22,8 +22,9 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from cvpose_ros.camera import RigidTransform
-from cvpose_ros.skeleton import H36M17, get_layout
+from cvpose_ros.body.skeleton import H36M17, get_layout
+from cvpose_ros.geometry.camera import RigidTransform
+from cvpose_ros.pipeline.sync import NS_PER_S
 
 KEYPOINTS_TOPICS = ("/cam0/keypoints", "/cam1/keypoints")
 CAMERA_INFO_TOPICS = ("/cam0/camera_info", "/cam1/camera_info")
@@ -38,7 +39,6 @@ CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 TF_TYPE = "tf2_msgs/msg/TFMessage"
 CLOCK_TYPE = "rosgraph_msgs/msg/Clock"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-NS_PER_S = 1_000_000_000
 
 
 class BagError(RuntimeError):
@@ -49,7 +49,7 @@ def _msg_dirs() -> list[Path]:
     """Where `cvpose_ros_msgs/msg/*.msg` may be: ament prefixes, this interpreter's prefix, a source checkout."""
     prefixes = [Path(p) for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [Path(sys.prefix)]
     dirs = [p / "share" / "cvpose_ros_msgs" / "msg" for p in prefixes]
-    return dirs + [Path(__file__).resolve().parents[1] / "msg" / "msg"]
+    return dirs + [Path(__file__).resolve().parents[2] / "msg" / "msg"]
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +89,7 @@ def keypoints_message(stamp_ns: int, frame_id: str, pixels: np.ndarray, confiden
 
 
 def camera_info_message(stamp_ns: int, fields: dict) -> Any:
-    """CameraInfo from `cvpose_ros.synthetic.camera_info_fields`-style values."""
+    """CameraInfo from `cvpose_ros.devtools.synthetic.camera_info_fields`-style values."""
     t = typestore().types
     roi = t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return t[CAMERA_INFO_TYPE](

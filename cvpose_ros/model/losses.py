@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from cvpose_ros.skeleton import H36M17, Layout
-from cvpose_ros.torch_geometry import apply_transform, invert_transform, project_points, rotate
+from cvpose_ros.body.skeleton import H36M17, Layout
+from cvpose_ros.geometry.torch_geometry import apply_transform, invert_transform, project_points, rotate
 
 _EPS = 1e-12
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from cvpose_ros.calibration.types import CalibratedCamera
-from cvpose_ros.camera import projection_matrix
+from cvpose_ros.geometry.camera import projection_matrix
+from cvpose_ros.geometry.triangulation import solve_normal_equations
 from cvpose_ros.nanstats import nanmedian_last
-from cvpose_ros.triangulation import solve_normal_equations
 
 # Per-view outlier rejection: a view is dropped for a joint when its residual against the other views' point exceeds
 # both this many pixels and `OUTLIER_FACTOR` x their median residual. It needs `OUTLIER_MIN_VIEWS` views of the

@@ -21,8 +21,8 @@ from itertools import combinations
 
 import numpy as np
 
+from cvpose_ros.body.skeleton import Layout
 from cvpose_ros.nanstats import nanmedian_last
-from cvpose_ros.skeleton import Layout
 
 # Joint in front of the torso that tells which way a body faces (by joint name; absent -> no facing test).
 FACING_JOINT = {"coco17": "nose", "h36m17": "neck"}

@@ -1,4 +1,4 @@
-"""The tests of the do-no-harm guard (`cvpose_ros.guard`): plain array functions over a refined joint's candidate
+"""The tests of the do-no-harm guard (`cvpose_ros.refine.guard`): plain array functions over a refined joint's candidate
 positions (its correction at scales 1 ... 0, the triangulation last) that say which candidates pass.
 
 - Pixel rule (a layout whose confidence is 0; default h36m17). A person's views agree when the median DLT residual
@@ -16,7 +16,7 @@ positions (its correction at scales 1 ... 0, the triangulation last) that say wh
   own residual is an outlier at that level (above the 99 % point of its chi2) is one the views disagree on and
   passes. Exact keypoints give sigma = 0: nothing moves.
 - Fit test (three or more views, every person, agreeing or not, whatever the layout;
-  `cvpose_ros.guard.guard_views` with `confidence`). A person's noise variance s^2 is estimated from their N-view
+  `cvpose_ros.refine.guard.guard_views` with `confidence`). A person's noise variance s^2 is estimated from their N-view
   residuals (the sum over joints of each joint's confidence-weighted squared residuals, weights relative to the
   joint's mean, over the degrees of freedom left, sum of 2 x views - 3); a refined joint may raise its weighted
   squared residual over all the views that see it by at most `fit_chi2` x s^2 (a true point raises it by s^2 x a

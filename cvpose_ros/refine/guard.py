@@ -4,7 +4,7 @@ A learnt prior may move a joint only as far as the keypoints allow: without evid
 towards its own body, e.g. a detector's joint definition towards the training data's. A refined joint's correction
 is kept when it passes the rule of its keypoint layout, else it is shortened (coarse + s * (refined - coarse) with the
 largest s of 1, (steps-1)/steps, ..., 0 that passes; s = 0, the triangulation, always does). The rules are pure
-array tests in `cvpose_ros.guard_rules`: the pixel rule (a layout whose confidence is 0; default h36m17), the
+array tests in `cvpose_ros.refine.guard_rules`: the pixel rule (a layout whose confidence is 0; default h36m17), the
 evidence test (a layout whose confidence is above 0; default coco17, 0.5) and, with three or more views, the fit
 test for every person, which overrides `free_above_m`. This module picks and applies them.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvpose_ros.guard_rules import (
+from cvpose_ros.refine.guard_rules import (
     Projector,
     consistent_with_evidence,
     fit_test,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from cvpose_ros.camera import CameraModel, RigidTransform, projection_matrix
+from cvpose_ros.geometry.camera import CameraModel, RigidTransform, projection_matrix
 
 _IDENTITY_PROJECTION = np.eye(3, 4)  # [I|0]: camera 0's own frame
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from cvpose_ros.association import mean_joint_distance
-from cvpose_ros.skeleton import get_layout
+from cvpose_ros.body.skeleton import get_layout
+from cvpose_ros.pipeline.association import mean_joint_distance
 
 
 def match_people(estimated: np.ndarray, truth: np.ndarray, gate_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

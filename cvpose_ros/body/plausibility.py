@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cvpose_ros.skeleton import Layout, get_layout
+from cvpose_ros.body.skeleton import Layout, get_layout
 
 # Adult mean length (metres) of each bone, by joint names (Human3.6M subjects; COCO face and girdle links from
 # anthropometric means). A bone is human when its length is within [LOW x mean - NOISE, HIGH x mean + NOISE]: the

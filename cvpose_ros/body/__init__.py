@@ -1,0 +1,1 @@
+"""The human body: skeleton layouts, where detectors place joints, plausibility, left/right swap repair."""

@@ -1,0 +1,1 @@
+"""Camera geometry: camera models and rigid transforms, two- and N-view triangulation, differentiable projection."""
