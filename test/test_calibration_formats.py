@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from cvpose_ros.calibration import (
     check_rig,
     detect_format,
     read_calibration,
+    read_panoptic,
     rig_yaml,
 )
 from cvpose_ros.calibration.cli import main as calib_main
@@ -104,6 +106,19 @@ def write_opencv_single(path: Path, index: int = 2) -> Path:
     return path
 
 
+def write_panoptic(path: Path) -> Path:
+    """A Panoptic Studio calibration JSON: the three cameras as HD cameras (centimetres, R and t as nested lists)
+    plus a VGA camera the reader can leave out."""
+    cams = []
+    for i, (K, dist, pose) in enumerate(truth()):
+        cams.append({"name": f"00_{i:02d}", "type": "hd", "resolution": list(SIZE), "panel": 0, "node": i,
+                     "K": K.tolist(), "distCoef": dist.tolist(), "R": pose.R.tolist(),
+                     "t": (100.0 * pose.t)[:, None].tolist()})
+    vga = dict(cams[0], name="01_01", type="vga", resolution=[640, 480])
+    path.write_text(json.dumps({"calibDataSource": "test", "cameras": [*cams, vga]}, indent="\t"))  # as shipped
+    return path
+
+
 # ----------------------------------------------------------------------------------------------------- readers
 def test_pose2sim_toml_in_metres_and_anipose_in_millimetres(tmp_path):
     assert detect_format(write_toml(tmp_path / "Calib.toml")) == "toml"
@@ -111,6 +126,28 @@ def test_pose2sim_toml_in_metres_and_anipose_in_millimetres(tmp_path):
     mm = write_toml(tmp_path / "anipose.toml", scale=1000.0)
     assert_matches(read_calibration([mm], units_per_metre=1000.0), [0, 1, 2])
     assert any("millimetres" in w for w in check_rig(read_calibration([mm])))
+
+
+def test_panoptic_json_in_centimetres_by_camera_type(tmp_path):
+    path = write_panoptic(tmp_path / "calibration_seq.json")
+    assert detect_format(path) == "panoptic"  # not the rig YAML reader, although JSON parses as YAML
+    assert [c.name for c in read_calibration([path])] == ["00_00", "00_01", "00_02", "01_01"]
+    hd = read_panoptic(path, types=("hd",))
+    assert_matches(hd, [0, 1, 2])
+    np.testing.assert_allclose(hd[1].center, EYES[1], atol=1e-9)  # centimetres became metres
+    with pytest.raises(CalibrationError, match="no cameras of type .*kinect.*the file has"):
+        read_panoptic(path, types=("kinect-color",))
+    doc = json.loads(path.read_text())
+    del doc["cameras"][1]["distCoef"]
+    (tmp_path / "nodist.json").write_text(json.dumps(doc))
+    one_line([tmp_path / "nodist.json"], "cameras[1]", "distCoef")
+    doc["cameras"][1]["distCoef"] = [0.0] * 5
+    doc["cameras"][1]["t"] = [[1.0], [2.0]]
+    (tmp_path / "short_t.json").write_text(json.dumps(doc))
+    one_line([tmp_path / "short_t.json"], "cameras[1].t", "3 numbers")
+    (tmp_path / "broken.json").write_text(path.read_text()[:-20])
+    one_line([tmp_path / "broken.json"], "unknown calibration format")
+    one_line([tmp_path / "broken.json"], "malformed JSON", format="panoptic")
 
 
 def test_kalibr_camchain_chains_from_cam0(tmp_path):
@@ -329,3 +366,23 @@ def read_calibration_rig():
                                                   height=SIZE[1]), pose) for i, (K, dist, pose) in enumerate(truth())]
     cams.append(CalibratedCamera("c3", cams[0].model, extra))
     return cams
+
+
+def test_a_steady_offset_of_a_near_person_is_not_an_outlier():
+    """A detector that marks one view's joints a steady 12 % of the person's size off (the near surface of a close
+    person) is noise the other views average, not an outlier: the leave-one-out rejection keeps that view, while
+    a joint off by most of the person's size is still dropped."""
+    cameras = read_calibration_rig()
+    rng = np.random.default_rng(0)
+    body = CENTRE + rng.normal(0.0, 0.35, (17, 3))            # a person-sized cloud of joints
+    pixels = np.stack([cam.project(body) for cam in cameras])
+    size = np.ptp(pixels[1], axis=0).max()
+    shifted = pixels.copy()
+    shifted[1] += 0.12 * size * np.array([0.6, 0.8])          # every joint of view 1, the same way
+    conf = np.ones(pixels.shape[:2])
+    plain = triangulate_views(cameras, shifted, conf)
+    np.testing.assert_allclose(triangulate_views(cameras, shifted, conf, reject_outliers=True), plain, atol=1e-9)
+    shifted[2, 5] += 0.8 * size * np.array([1.0, 0.0])        # and one gross error in another view
+    rejected = triangulate_views(cameras, shifted, conf, reject_outliers=True)
+    assert np.linalg.norm(rejected[5] - body[5]) < 0.5 * np.linalg.norm(triangulate_views(
+        cameras, shifted, conf)[5] - body[5])

@@ -230,3 +230,24 @@ def test_giants_are_dropped_even_in_range():
     assert len(result.refined.track_ids) == 0 and result.problems[Problem.IMPLAUSIBLE_PERSON] == 3
     lenient = SkeletonPipeline(plausibility=PlausibilityCheck(max_range_m=30.0, bones=False))
     assert len(lenient.process(SETUP, *far_views(4.0, scale=4.0)).refined.track_ids) == 3
+
+
+def test_one_wrong_wrist_is_blanked_and_counted_the_person_kept():
+    """A wrist whose keypoints put it 1 m off its forearm in 3D: the person is still published, that wrist (and
+    nothing else) is missing with confidence 0 in both outputs, and `implausible_joints` counts it."""
+    truth = TRUTH_CAM0[0]
+    wrong = truth.copy()
+    wrist = 16  # h36m17 r_wrist
+    wrong[0, wrist] += np.array([0.0, 1.0, 0.3])
+    views = []
+    for c in (0, 1):
+        pts = wrong if c == 0 else RIG.cam1_from_cam0.apply(wrong)
+        px = SETUP.cam0.project(pts) if c == 0 else SETUP.cam1.project(pts)
+        views.append(ViewInput(0, f"cam{c}", "h36m17", [PersonInput(-1, p[:, 0], p[:, 1], np.full(17, 0.9))
+                                                         for p in px]))
+    result = SkeletonPipeline().process(SETUP, *views)
+    assert len(result.refined.track_ids) == 3 and not result.problems[Problem.IMPLAUSIBLE_PERSON]
+    assert result.problems[Problem.IMPLAUSIBLE_JOINTS] == 1
+    for skeletons in (result.coarse, result.refined):
+        missing = ~np.isfinite(skeletons.joints).all(axis=-1)
+        assert missing.sum() == 1 and skeletons.confidence[missing].tolist() == [0.0]

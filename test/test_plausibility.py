@@ -72,3 +72,37 @@ def test_giants_dwarfs_and_broken_bones_are_dropped(layout):
 def test_nan_people_and_empty_input():
     assert CHECK.implausible(np.full((2, 17, 3), np.nan), CAMERAS, "h36m17").tolist() == [False, False]
     assert CHECK.implausible(np.zeros((0, 17, 3)), CAMERAS, "coco17").shape == (0,)
+
+
+# ------------------------------------------------------------------------------------------- joints, not people
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_limb_joint_off_its_bone_is_blanked_not_the_person(layout):
+    """A wrist 1.5 m off its forearm names the wrist (its only bone fails); after blanking it the person passes.
+    Healthy people and the other joints are left alone."""
+    lay = LAYOUTS[layout]
+    joints = people(layout)[:3].copy()
+    wrist, elbow = lay.joint_names.index("r_wrist"), lay.joint_names.index("r_elbow")
+    joints[1, wrist] += np.array([1.5, 0.0, 0.0])
+    joints[2, elbow] += np.array([0.0, 1.2, 0.0])  # a wrong elbow fails both its bones: the forearm end goes too
+    blank = CHECK.implausible_joints(joints, layout)
+    assert not blank[0].any()
+    assert np.flatnonzero(blank[1]).tolist() == [wrist]
+    assert set(np.flatnonzero(blank[2]).tolist()) == {elbow, wrist}
+    assert CHECK.implausible(joints, CAMERAS, layout)[1:].all()  # as measured before blanking
+    cleaned = np.where(blank[..., None], np.nan, joints)
+    assert not CHECK.implausible(cleaned, CAMERAS, layout).any()
+
+
+def test_face_culprits_and_torso_bones():
+    """coco17: a wrong nose fails both nose-eye links and is the one blanked (not the eyes); a shoulder far out
+    never blanks a torso joint (only the ear and arm hanging off it), so the person as a whole is still dropped;
+    with bones off nothing is blanked."""
+    joints = people("coco17")[:2].copy()
+    joints[0, 0] += np.array([0.0, 0.0, -0.6])      # nose 60 cm towards the camera
+    joints[1, 6] += np.array([1.2, 0.0, 0.0])       # right shoulder 1.2 m out: torso links fail
+    blank = CHECK.implausible_joints(joints, "coco17")
+    assert np.flatnonzero(blank[0]).tolist() == [0]
+    assert not blank[1, [5, 6, 11, 12]].any()
+    assert CHECK.implausible(np.where(blank[..., None], np.nan, joints), CAMERAS, "coco17").tolist() == [False, True]
+    assert not PlausibilityCheck(bones=False).implausible_joints(joints, "coco17").any()
+    assert CHECK.implausible_joints(np.zeros((0, 17, 3)), "coco17").shape == (0, 17)

@@ -11,7 +11,11 @@ Two rules, both vectorised over people and joints:
   the total length of its estimated bones over the adult total of those bones — is within 0.4-2x (a 5 m giant or
   a 17 cm doll is not a person; judged once at least 1 m of adult bones is estimated).
 
-A person failing either rule is dropped as a whole; the caller counts it. Plain numpy, no rclpy.
+A bone that fails outside the torso says one joint is wrong, not the person: `implausible_joints` names the limb or
+face joint to blank (the one whose every bone fails, else the bone's far end with the joints beyond it on the limb),
+which the pipeline blanks before the person-level rules run, so a wrongly triangulated ear or wrist does not cost the
+robot the person. A torso bone that fails (shoulders, hips, their links) or either rule above drops the person as a
+whole; the caller counts both. Plain numpy, no rclpy.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ _COCO_MEANS: dict[tuple[str, str], float] = {
 LOW, HIGH, NOISE_M = 0.5, 1.6, 0.15
 # The whole body's size: total measured bone length over the adults' total for those bones.
 SCALE_RANGE = (0.4, 2.0)
+# Joints a failing bone never blanks: a torso that is out of proportion is a wrong person, not a wrong joint.
+TORSO_JOINTS = frozenset({"l_shoulder", "r_shoulder", "l_hip", "r_hip", "pelvis", "spine", "thorax"})
 _MEANS = {"h36m17": _H36M_MEANS, "coco17": _COCO_MEANS}
 
 
@@ -74,6 +80,35 @@ def bone_ranges(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     return pairs, _read_only(np.stack([np.maximum(0.0, LOW * means - NOISE_M), HIGH * means + NOISE_M], axis=-1))
 
 
+@functools.lru_cache(maxsize=32)
+def blanked_by_bone(layout: Layout) -> np.ndarray:
+    """(B, J) bool: the joints a failing bone (`bone_means` order) blanks. A bone with one torso end blanks its other
+    end; a bone with none blanks the end farther down the layout's tree (both at equal depth). A blanked joint takes
+    the joints below it in the tree along (a wrist with its elbow); torso bones blank nothing (the person fails)."""
+    pairs, _ = bone_means(layout)
+    joints = layout.num_joints
+    torso = np.array([name in TORSO_JOINTS for name in layout.joint_names])
+    depth = np.zeros(joints, np.int64)
+    below = np.eye(joints, dtype=bool)  # below[a, b]: b is a or lies below a in the tree
+    for joint in range(joints):
+        node = joint
+        while layout.parents[node] >= 0:
+            node = layout.parents[node]
+            depth[joint] += 1
+            below[node, joint] = True
+    out = np.zeros((len(pairs), joints), dtype=bool)
+    for k, (a, b) in enumerate(pairs):
+        if torso[a] and torso[b]:
+            continue
+        if torso[a] or torso[b]:
+            ends = [b if torso[a] else a]
+        else:
+            ends = [a, b] if depth[a] == depth[b] else [a if depth[a] > depth[b] else b]
+        for end in ends:
+            out[k] |= below[end] & ~torso
+    return _read_only(out)
+
+
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
@@ -85,6 +120,29 @@ class PlausibilityCheck:
 
     max_range_m: float = 30.0
     bones: bool = True
+
+    def implausible_joints(self, joints: np.ndarray, layout: str) -> np.ndarray:
+        """(P, J) bool: limb and face joints of `joints` (P, J, 3) to blank for bones outside their human range; all
+        False with `bones` off. A joint all of whose measured bones fail is the culprit (a wrong wrist fails its
+        forearm alone, a wrong nose both nose-eye links); a failing bone that no culprit explains blanks its far end
+        (`blanked_by_bone`). Torso joints are never blanked: `implausible` judges the person after blanking."""
+        joints = np.asarray(joints, np.float64)
+        lay = get_layout(layout)
+        if not self.bones or joints.shape[0] == 0:
+            return np.zeros(joints.shape[:2], dtype=bool)
+        pairs, ranges = bone_ranges(lay)
+        finite = np.isfinite(joints).all(axis=-1)
+        length = np.linalg.norm(joints[:, pairs[:, 0]] - joints[:, pairs[:, 1]], axis=-1)     # (P, B)
+        measured = finite[:, pairs[:, 0]] & finite[:, pairs[:, 1]]
+        with np.errstate(invalid="ignore"):
+            outside = ((length < ranges[:, 0]) | (length > ranges[:, 1])) & measured
+        ends = np.zeros((len(pairs), lay.num_joints), dtype=np.int64)                       # (B, J) incidence
+        ends[np.arange(len(pairs)), pairs[:, 0]] = ends[np.arange(len(pairs)), pairs[:, 1]] = 1
+        torso = np.array([name in TORSO_JOINTS for name in lay.joint_names])
+        failed = outside.astype(np.int64) @ ends
+        culprit = (failed > 0) & (failed == measured.astype(np.int64) @ ends) & ~torso
+        unexplained = outside & ~(culprit[:, pairs[:, 0]] | culprit[:, pairs[:, 1]])
+        return (culprit | (unexplained.astype(np.int64) @ blanked_by_bone(lay).astype(np.int64) > 0)) & finite
 
     def implausible(self, joints: np.ndarray, camera_centres: np.ndarray, layout: str) -> np.ndarray:
         """(P,) bool: which of `joints` (P, J, 3; NaN = missing) are not plausible people.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import yaml
 
 from cvpose_ros.calibration.kalibr import read_kalibr
 from cvpose_ros.calibration.opencv_storage import read_opencv
+from cvpose_ros.calibration.panoptic import is_panoptic, read_panoptic
 from cvpose_ros.calibration.qualisys import read_qualisys
 from cvpose_ros.calibration.rig_yaml import read_rig_yaml
 from cvpose_ros.calibration.ros_yaml import read_camera_info_yaml
 from cvpose_ros.calibration.toml_rig import read_toml_rig
 from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError
 
-FORMATS = ("auto", "qualisys", "opencv", "ros", "kalibr", "toml", "rig")
+FORMATS = ("auto", "qualisys", "opencv", "ros", "kalibr", "toml", "rig", "panoptic")
 # Formats whose translations are in the calibration board's units (others are metres by definition).
 UNIT_FORMATS = ("opencv", "toml")
 
@@ -36,6 +38,13 @@ def detect_format(path: Path) -> str:
         doc = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError, OSError):
         doc = None
+    if doc is None and name.endswith(".json"):  # JSON with tabs is not YAML
+        try:
+            doc = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            doc = None
+    if is_panoptic(doc):  # JSON parses as YAML; its camera list would otherwise read as a rig YAML's
+        return "panoptic"
     if isinstance(doc, dict):
         if isinstance(doc.get("cam0"), dict) and "intrinsics" in doc["cam0"]:
             return "kalibr"
@@ -44,8 +53,8 @@ def detect_format(path: Path) -> str:
         if isinstance(doc.get("cameras"), list):
             return "rig"
     raise CalibrationError(path, "unknown calibration format (expected Qualisys .qca.txt, OpenCV FileStorage, "
-                                 "camera_info YAML, Kalibr camchain, Pose2Sim/anipose TOML or rig YAML); "
-                                 "name it with --format")
+                                 "camera_info YAML, Kalibr camchain, Pose2Sim/anipose TOML, rig YAML or "
+                                 "Panoptic JSON); name it with --format")
 
 
 def read_calibration(paths: Sequence[str | Path], format: str = "auto",
@@ -65,7 +74,7 @@ def read_calibration(paths: Sequence[str | Path], format: str = "auto",
     if units_per_metre <= 0:
         raise CalibrationError(files[0], f"units per metre must be positive, got {units_per_metre}")
     single: dict[str, Callable[[Path], list[CalibratedCamera]]] = {
-        "qualisys": read_qualisys, "kalibr": read_kalibr, "rig": read_rig_yaml,
+        "qualisys": read_qualisys, "kalibr": read_kalibr, "rig": read_rig_yaml, "panoptic": read_panoptic,
         "toml": lambda p: read_toml_rig(p, units_per_metre)}
     if kind == "ros":
         cameras = read_camera_info_yaml(files)

@@ -6,7 +6,8 @@ left/right swaps and dropping joints the two views disagree on (`cvpose_ros.pipe
 matched people in one batch -> refine them in
 one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
 allows (`cvpose_ros.refine.guard`) -> drop people who cannot be real (`cvpose_ros.body.plausibility`: too far from the
-cameras, bones outside a human range; counted as `implausible_person`) -> express in the reference frame -> assign ids
+cameras, torso bones outside a human range; counted as `implausible_person`; a limb or face joint off its bone
+is blanked instead, `implausible_joints`) -> express in the reference frame -> assign ids
 that stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
 h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
@@ -175,8 +176,7 @@ class SkeletonPipeline:
         if len(view0.people) + len(view1.people) == 0:
             problems[Problem.NO_PEOPLE] += 1
         coarse, refined, applied, guarded, implausible = self._estimate(cameras, kp0.layout, match, view0.stamp_ns)
-        if implausible:
-            problems[Problem.IMPLAUSIBLE_PERSON] += implausible
+        problems += implausible
         return FrameResult(view0.stamp_ns, coarse, refined, applied, +problems,
                            (time.perf_counter() - start) * 1e3, kp0.layout, guarded, match.swap_repairs,
                            match.dropped_joints)
@@ -231,18 +231,17 @@ class SkeletonPipeline:
         if all(len(v.people) == 0 for v in views):
             problems[Problem.NO_PEOPLE] += 1
         coarse, refined, applied, guarded, implausible = self._estimate_views(rig, layout, groups, stamp_ns)
-        if implausible:
-            problems[Problem.IMPLAUSIBLE_PERSON] += implausible
+        problems += implausible
         return FrameResult(stamp_ns, coarse, refined, applied, +problems, (time.perf_counter() - start) * 1e3,
                            layout, guarded, groups.swap_repairs, groups.dropped_joints)
 
     def _estimate_views(self, rig: RigSetup, layout: str, groups: PersonGroups,
-                        stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
+                        stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, Counter]:
         """N-view counterpart of `_estimate`: triangulate every group from all its views, refine each person on
         their best pair (one batch), guard, drop implausible people, give ids."""
         if groups.num_people == 0:
             self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
-            return Skeletons.empty(), Skeletons.empty(), False, 0, 0
+            return Skeletons.empty(), Skeletons.empty(), False, 0, Counter()
         cams = calibrated(rig.models, rig.cam_from_cam0)
         tri = triangulate_groups(cams, groups.pixels, groups.confidence, self.min_confidence)
         seen = np.isfinite(groups.pixels).all(axis=-1) & (groups.confidence > 0)
@@ -305,12 +304,12 @@ class SkeletonPipeline:
         return cameras.reference_from_cam0.inverse().apply(np.stack(tracks))
 
     def _estimate(self, cameras: CameraSetup, layout: str,
-                  match: CrossViewMatch, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
+                  match: CrossViewMatch, stamp_ns: int) -> tuple[Skeletons, Skeletons, bool, int, Counter]:
         """Triangulate and refine matched people (one batch each), drop implausible ones and give the rest ids
         (tracks age by stamp)."""
         if len(match.i0) == 0:
             self.tracker.update(np.zeros((0, NUM_JOINTS, 3)), stamp_ns)
-            return Skeletons.empty(), Skeletons.empty(), False, 0, 0
+            return Skeletons.empty(), Skeletons.empty(), False, 0, Counter()
         kp0, conf0, kp1, conf1 = match.kp0, match.conf0, match.kp1, match.conf1
         tri = triangulate_pair(cameras.cam0, cameras.cam1, cameras.cam1_from_cam0, kp0, conf0, kp1, conf1,
                                self.min_confidence)
@@ -336,19 +335,27 @@ class SkeletonPipeline:
 
     def _publishable(self, reference_from_cam0: RigidTransform, centres: np.ndarray, layout: str,
                      coarse_cam0: np.ndarray, refined_cam0: np.ndarray, confidence: np.ndarray, mean_error: np.ndarray,
-                     stamp_ns: int, applied: bool, guarded: int) -> tuple[Skeletons, Skeletons, bool, int, int]:
-        """Poses in camera 0's frame -> implausible people dropped, the rest in the reference frame with ids."""
-        to_ref = reference_from_cam0
-        coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
-        keep = np.isfinite(refined_ref).all(axis=-1).any(axis=-1)  # drop people with no joint at all
+                     stamp_ns: int, applied: bool, guarded: int) -> tuple[Skeletons, Skeletons, bool, int, Counter]:
+        """Poses in camera 0's frame -> limb and face joints off their bones blanked, implausible people dropped
+        (`cvpose_ros.body.plausibility`, both counted), the rest in the reference frame with ids."""
+        keep = np.isfinite(refined_cam0).all(axis=-1).any(axis=-1)  # drop people with no joint at all
+        blank = keep[:, None] & (self.plausibility.implausible_joints(coarse_cam0, layout)
+                                 | self.plausibility.implausible_joints(refined_cam0, layout))
+        coarse_cam0, refined_cam0 = np.where(blank[..., None], np.nan, coarse_cam0), \
+            np.where(blank[..., None], np.nan, refined_cam0)
+        confidence = np.where(blank, 0.0, confidence)
         implausible = keep & (self.plausibility.implausible(coarse_cam0, centres, layout)
                               | self.plausibility.implausible(refined_cam0, centres, layout))
         keep &= ~implausible
+        to_ref = reference_from_cam0
+        coarse_ref, refined_ref = to_ref.apply(coarse_cam0), to_ref.apply(refined_cam0)
         ids = np.full(len(keep), -1, dtype=np.int64)
         ids[keep] = self.tracker.update(refined_ref[keep], stamp_ns)
         coarse = Skeletons(ids[keep], coarse_ref[keep], confidence[keep], mean_error[keep])
         refined = Skeletons(ids[keep], refined_ref[keep], confidence[keep], mean_error[keep])
-        return coarse, refined, applied, guarded, int(implausible.sum())
+        counts = Counter({Problem.IMPLAUSIBLE_PERSON: int(implausible.sum()),
+                          Problem.IMPLAUSIBLE_JOINTS: int((blank & keep[:, None]).sum())})
+        return coarse, refined, applied, guarded, +counts
 
     def reset(self) -> None:
         """Forget tracked people (after a time jump); ids already given are still never reused."""

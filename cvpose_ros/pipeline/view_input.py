@@ -37,6 +37,7 @@ class Problem(StrEnum):
     FUTURE_STAMP = "future_stamp"
     INVALID_FRAME_ID = "invalid_frame_id"
     IMPLAUSIBLE_PERSON = "implausible_person"
+    IMPLAUSIBLE_JOINTS = "implausible_joints"
     OUT_OF_ORDER = "out_of_order"
     SYNC_DROP = "sync_drop"
     PROCESSING_ERROR = "processing_error"

@@ -120,7 +120,8 @@ PARAMETERS: dict[str, ParamSpec] = {
                           restart=True),
     "max_range": P(30.0, "Drop people with a joint farther than this (m) from the nearer camera.", (0.1, 10000.0),
                    restart=True),
-    "bone_check": P(True, "Drop people with a bone length outside a human range (per keypoint layout).",
+    "bone_check": P(True, "Check bone lengths against a human range (per keypoint layout): blank a limb or face "
+                    "joint off its bone, drop a person whose torso is not human.",
                     restart=True),
     "association_gate": P(0.1, "Largest median two-view residual to match people across views, as a fraction of "
                                "the person's size in the image (0 < gate <= 1); a lone person in each view is "
