@@ -204,10 +204,14 @@ def far_views(distance_m: float, scale: float = 1.0) -> tuple[ViewInput, ViewInp
     keypoints that triangulate exactly there."""
     cam0 = TRUTH_CAM0[0]
     centre = cam0.reshape(-1, 3).mean(axis=0)
-    moved = (cam0 - centre) * scale + centre + np.array([0.0, 0.0, distance_m])
+    return views_of((cam0 - centre) * scale + centre + np.array([0.0, 0.0, distance_m]))
+
+
+def views_of(people_cam0: np.ndarray) -> tuple[ViewInput, ViewInput]:
+    """Both views' exact keypoints (confidence 0.9) of h36m17 people (P, 17, 3) given in camera 0's frame."""
     views = []
     for c in (0, 1):
-        pts = moved if c == 0 else RIG.cam1_from_cam0.apply(moved)
+        pts = people_cam0 if c == 0 else RIG.cam1_from_cam0.apply(people_cam0)
         px = SETUP.cam0.project(pts) if c == 0 else SETUP.cam1.project(pts)
         views.append(ViewInput(0, f"cam{c}", "h36m17", [PersonInput(-1, p[:, 0], p[:, 1], np.full(17, 0.9))
                                                          for p in px]))
@@ -235,17 +239,9 @@ def test_giants_are_dropped_even_in_range():
 def test_one_wrong_wrist_is_blanked_and_counted_the_person_kept():
     """A wrist whose keypoints put it 1 m off its forearm in 3D: the person is still published, that wrist (and
     nothing else) is missing with confidence 0 in both outputs, and `implausible_joints` counts it."""
-    truth = TRUTH_CAM0[0]
-    wrong = truth.copy()
-    wrist = 16  # h36m17 r_wrist
-    wrong[0, wrist] += np.array([0.0, 1.0, 0.3])
-    views = []
-    for c in (0, 1):
-        pts = wrong if c == 0 else RIG.cam1_from_cam0.apply(wrong)
-        px = SETUP.cam0.project(pts) if c == 0 else SETUP.cam1.project(pts)
-        views.append(ViewInput(0, f"cam{c}", "h36m17", [PersonInput(-1, p[:, 0], p[:, 1], np.full(17, 0.9))
-                                                         for p in px]))
-    result = SkeletonPipeline().process(SETUP, *views)
+    wrong = TRUTH_CAM0[0].copy()
+    wrong[0, 16] += np.array([0.0, 1.0, 0.3])  # h36m17 r_wrist
+    result = SkeletonPipeline().process(SETUP, *views_of(wrong))
     assert len(result.refined.track_ids) == 3 and not result.problems[Problem.IMPLAUSIBLE_PERSON]
     assert result.problems[Problem.IMPLAUSIBLE_JOINTS] == 1
     for skeletons in (result.coarse, result.refined):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cvpose_ros.calibration.ros_yaml import numbers
-from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera
+from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera, parse_document
 
 PANOPTIC_UNITS_PER_METRE = 100.0  # the studio's world is in centimetres
 
@@ -26,12 +26,7 @@ def is_panoptic(doc: object) -> bool:
 def read_panoptic(path: str | Path, types: Sequence[str] | None = None) -> list[CalibratedCamera]:
     """The cameras of a Panoptic calibration file in file order (only those whose `type` is in `types` if given)."""
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(path, "no such file")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(path, f"malformed JSON: {exc}") from None
+    doc = parse_document(path, json.loads, "JSON", (json.JSONDecodeError,))
     if not isinstance(doc, dict) or not isinstance(doc.get("cameras"), list):
         raise CalibrationError(path, "missing 'cameras' (a list of cameras with K, distCoef, R, t)")
     cameras = []

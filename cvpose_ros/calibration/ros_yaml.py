@@ -14,21 +14,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera
+from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera, parse_document
 
 _MATRIX_SHAPES = {"camera_matrix": (3, 3), "rectification_matrix": (3, 3), "projection_matrix": (3, 4)}
 
 
 def load_yaml(path: Path) -> Any:
     """Parsed YAML of `path`, or CalibrationError naming the file (missing, unreadable, malformed)."""
-    if not path.is_file():
-        raise CalibrationError(path, "no such file")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CalibrationError(path, f"malformed YAML: {str(exc).splitlines()[0]}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(path, f"cannot read: {exc}") from None
+    return parse_document(path, yaml.safe_load, "YAML", (yaml.YAMLError,))
 
 
 def numbers(path: Path, where: str, value: Any, count: int | None = None) -> np.ndarray:

@@ -10,18 +10,13 @@ from pathlib import Path
 
 from cvpose_ros.calibration.ros_yaml import numbers
 from cvpose_ros.calibration.rotation import rotation_from_rvec
-from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera
+from cvpose_ros.calibration.types import CalibratedCamera, CalibrationError, build_camera, parse_document
 
 
 def read_toml_rig(path: str | Path, units_per_metre: float = 1.0) -> list[CalibratedCamera]:
     """Every camera table of a Pose2Sim / anipose TOML file, in file order."""
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(path, "no such file")
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(path, f"malformed TOML: {exc}") from None
+    doc = parse_document(path, tomllib.loads, "TOML", (tomllib.TOMLDecodeError,))
     cameras = []
     for key, table in doc.items():
         if not isinstance(table, dict) or "matrix" not in table:

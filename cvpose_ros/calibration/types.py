@@ -3,7 +3,10 @@ place where a reader's numbers become a checked `CameraModel` and pose."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,6 +22,22 @@ class CalibrationError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"calibration {self.path}: {reason}")
+
+
+def parse_document(path: Path, parse: Callable[[str], Any], kind: str,
+                   errors: tuple[type[Exception], ...]) -> Any:
+    """`parse` of the text of the file at `path`, or CalibrationError naming the file: missing, unreadable, or
+    malformed `kind` (the parser's first message line)."""
+    if not path.is_file():
+        raise CalibrationError(path, "no such file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrationError(path, f"cannot read: {exc}") from None
+    try:
+        return parse(text)
+    except errors as exc:
+        raise CalibrationError(path, f"malformed {kind}: {str(exc).splitlines()[0]}") from None
 
 
 @dataclass(eq=False)
