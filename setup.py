@@ -21,7 +21,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/weights", glob("cvpose_ros/weights/*")),
     ],
-    install_requires=["setuptools", "numpy", "scipy", "torch", "opencv-python-headless", "transforms3d",
+    install_requires=["setuptools", "numpy", "scipy", "torch", "opencv-python-headless",
                       "rosbags", "tqdm", "pyyaml", "matplotlib"],
     extras_require=EXTRAS,  # dev venv: MediaPipe with --no-deps beside onnx, see requirements-mediapipe.txt
     zip_safe=False,
