@@ -81,13 +81,28 @@ def bone_ranges(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=32)
+def _torso(layout: Layout) -> np.ndarray:
+    """(J,) bool: the layout's torso joints (`TORSO_JOINTS`); cached per layout."""
+    return _read_only(np.array([name in TORSO_JOINTS for name in layout.joint_names]))
+
+
+@functools.lru_cache(maxsize=32)
+def _bone_ends(layout: Layout) -> np.ndarray:
+    """(B, J) int64 incidence of the layout's bones (`bone_means` order) and joints; cached per layout."""
+    pairs, _ = bone_means(layout)
+    ends = np.zeros((len(pairs), layout.num_joints), dtype=np.int64)
+    ends[np.arange(len(pairs)), pairs[:, 0]] = ends[np.arange(len(pairs)), pairs[:, 1]] = 1
+    return _read_only(ends)
+
+
+@functools.lru_cache(maxsize=32)
 def blanked_by_bone(layout: Layout) -> np.ndarray:
     """(B, J) bool: the joints a failing bone (`bone_means` order) blanks. A bone with one torso end blanks its other
     end; a bone with none blanks the end farther down the layout's tree (both at equal depth). A blanked joint takes
     the joints below it in the tree along (a wrist with its elbow); torso bones blank nothing (the person fails)."""
     pairs, _ = bone_means(layout)
     joints = layout.num_joints
-    torso = np.array([name in TORSO_JOINTS for name in layout.joint_names])
+    torso = _torso(layout)
     depth = np.zeros(joints, np.int64)
     below = np.eye(joints, dtype=bool)  # below[a, b]: b is a or lies below a in the tree
     for joint in range(joints):
@@ -107,6 +122,18 @@ def blanked_by_bone(layout: Layout) -> np.ndarray:
         for end in ends:
             out[k] |= below[end] & ~torso
     return _read_only(out)
+
+
+def _bones(joints: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P, B) length of every bone of `joints` (P, J, 3), whether both its joints are estimated, and whether it is
+    estimated and outside its human range."""
+    pairs, ranges = bone_ranges(layout)
+    finite = np.isfinite(joints).all(axis=-1)
+    length = np.linalg.norm(joints[:, pairs[:, 0]] - joints[:, pairs[:, 1]], axis=-1)
+    measured = finite[:, pairs[:, 0]] & finite[:, pairs[:, 1]]
+    with np.errstate(invalid="ignore"):
+        outside = ((length < ranges[:, 0]) | (length > ranges[:, 1])) & measured
+    return length, measured, outside
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -130,19 +157,14 @@ class PlausibilityCheck:
         lay = get_layout(layout)
         if not self.bones or joints.shape[0] == 0:
             return np.zeros(joints.shape[:2], dtype=bool)
-        pairs, ranges = bone_ranges(lay)
-        finite = np.isfinite(joints).all(axis=-1)
-        length = np.linalg.norm(joints[:, pairs[:, 0]] - joints[:, pairs[:, 1]], axis=-1)     # (P, B)
-        measured = finite[:, pairs[:, 0]] & finite[:, pairs[:, 1]]
-        with np.errstate(invalid="ignore"):
-            outside = ((length < ranges[:, 0]) | (length > ranges[:, 1])) & measured
-        ends = np.zeros((len(pairs), lay.num_joints), dtype=np.int64)                       # (B, J) incidence
-        ends[np.arange(len(pairs)), pairs[:, 0]] = ends[np.arange(len(pairs)), pairs[:, 1]] = 1
-        torso = np.array([name in TORSO_JOINTS for name in lay.joint_names])
+        pairs, _ = bone_means(lay)
+        _, measured, outside = _bones(joints, lay)
+        ends = _bone_ends(lay)
         failed = outside.astype(np.int64) @ ends
-        culprit = (failed > 0) & (failed == measured.astype(np.int64) @ ends) & ~torso
+        culprit = (failed > 0) & (failed == measured.astype(np.int64) @ ends) & ~_torso(lay)
         unexplained = outside & ~(culprit[:, pairs[:, 0]] | culprit[:, pairs[:, 1]])
-        return (culprit | (unexplained.astype(np.int64) @ blanked_by_bone(lay).astype(np.int64) > 0)) & finite
+        blank = culprit | (unexplained.astype(np.int64) @ blanked_by_bone(lay).astype(np.int64) > 0)
+        return blank & np.isfinite(joints).all(axis=-1)
 
     def implausible(self, joints: np.ndarray, camera_centres: np.ndarray, layout: str) -> np.ndarray:
         """(P,) bool: which of `joints` (P, J, 3; NaN = missing) are not plausible people.
@@ -160,14 +182,10 @@ class PlausibilityCheck:
                 far = dist.min(axis=-1) > self.max_range_m                          # NaN joints compare False
             bad |= (far & finite).any(axis=1)
         if self.bones:
-            pairs, ranges = bone_ranges(get_layout(layout))
-            means = bone_means(get_layout(layout))[1]
-            length = np.linalg.norm(joints[:, pairs[:, 0]] - joints[:, pairs[:, 1]], axis=-1)   # (P, B)
-            both = finite[:, pairs[:, 0]] & finite[:, pairs[:, 1]]
-            with np.errstate(invalid="ignore"):
-                outside = (length < ranges[:, 0]) | (length > ranges[:, 1])
-            bad |= (outside & both).any(axis=1)
-            measured = (np.where(both, means, 0.0)).sum(axis=1)
+            lay = get_layout(layout)
+            length, both, outside = _bones(joints, lay)
+            bad |= outside.any(axis=1)
+            measured = (np.where(both, bone_means(lay)[1], 0.0)).sum(axis=1)
             scale = np.where(both, length, 0.0).sum(axis=1) / np.maximum(measured, 1e-9)
             bad |= (measured >= 1.0) & ((scale < SCALE_RANGE[0]) | (scale > SCALE_RANGE[1]))
         return bad

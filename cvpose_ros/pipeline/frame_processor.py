@@ -2,13 +2,12 @@
 
 The whole per-frame logic of the refiner node without rclpy, so the node, the bag evaluation and the demo share it:
 validate both views -> keep at most `max_people` per view -> match people across views, repairing one-view
-left/right swaps and dropping joints the two views disagree on (`cvpose_ros.pipeline.cross_view`) -> triangulate all
-matched people in one batch -> refine them in
-one batch with the weights of the frame's keypoint layout -> keep each refined joint within what the 2D evidence
-allows (`cvpose_ros.refine.guard`) -> drop people who cannot be real (`cvpose_ros.body.plausibility`: too far from the
-cameras, torso bones outside a human range; counted as `implausible_person`; a limb or face joint off its bone
-is blanked instead, `implausible_joints`) -> express in the reference frame -> assign ids
-that stay stable over time.
+left/right swaps and dropping joints the two views disagree on (`cvpose_ros.pipeline.cross_view`) -> triangulate
+all matched people in one batch -> refine them in one batch with the weights of the frame's keypoint layout -> keep
+each refined joint within what the 2D evidence allows (`cvpose_ros.refine.guard`) -> blank limb or face joints off
+their bones (`implausible_joints`) and drop people who cannot be real (`cvpose_ros.body.plausibility`: too far
+from the cameras, torso bones outside a human range; `implausible_person`) -> express in the reference frame ->
+assign ids that stay stable over time.
 Outputs keep the input's layout (coco17 in, coco17 out); a frame whose views disagree in layout is mapped to
 h36m17 (coco17 can be mapped to h36m17, not back) and counted as `layout_mismatch`.
 
