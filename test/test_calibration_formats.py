@@ -291,6 +291,25 @@ def test_cli_writes_what_the_node_needs(tmp_path, capsys):
     assert read_calibration([tmp_path / "out" / "rig.yaml"])[2].name == "cam_02"
 
 
+
+def test_cli_keeps_only_the_listed_cameras_of_a_large_rig(tmp_path, capsys):
+    """A studio file holds many cameras (Panoptic: 520); --cameras keeps those the robot uses, in the given order,
+    for the report, the written files and --pair's indices."""
+    calib = write_panoptic(tmp_path / "calibration_studio.json")
+    out = tmp_path / "out"
+    assert calib_main([str(calib), "--cameras", "00_02,0", "--pair", "all", "--out", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "[0] 00_02" in report and "[1] 00_00" in report and "01_01" not in report
+    assert sorted(p.name for p in out.glob("0*.yaml")) == ["00_00.yaml", "00_02.yaml"]
+    assert [c.name for c in read_calibration([out / "rig.yaml"])] == ["00_02", "00_00"]
+    params = yaml.safe_load((out / "refiner_extrinsics.yaml").read_text())["/**"]["ros__parameters"]
+    ref0 = RigidTransform.from_quaternion(params["cam0"]["rotation"], params["cam0"]["translation"])
+    ref1 = RigidTransform.from_quaternion(params["cam1"]["rotation"], params["cam1"]["translation"])
+    expected = truth()[0][2].compose(truth()[2][2].inverse())  # cam1 = 00_00, cam0 = 00_02: the pair follows the list
+    np.testing.assert_allclose(ref1.inverse().compose(ref0).matrix(), expected.matrix(), atol=1e-8)
+    assert calib_main([str(calib), "--cameras", "00_02,00_09"]) == 2
+    assert "--cameras" in capsys.readouterr().err and calib_main([str(calib), "--cameras", "1,1"]) == 2
+
 def test_cli_errors_and_strict(tmp_path, capsys):
     assert calib_main([str(tmp_path / "missing.toml")]) == 2
     err = capsys.readouterr().err

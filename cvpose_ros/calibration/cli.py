@@ -3,6 +3,7 @@
     cvpose-calib Calib.qca.txt --out calib/                 # any supported format, detected from the file
     cvpose-calib left.yaml right.yaml --pair 0,1 --out calib/
     cvpose-calib Calib.qca.txt --keypoints detections.npz   # 2D detections per camera: reprojection check
+    cvpose-calib calibration_seq.json --cameras 00_07,00_12,00_02 --pair all --out calib/   # 3 of a studio's cameras
 
 Prints each camera (size, intrinsics, centre and rotation in the chosen form) and every warning; with --out
 writes `rig.yaml` (all cameras, world_from_camera poses), `<camera>.yaml` camera_info files and
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="units of the file's translations for OpenCV and TOML files (Qualisys: mm, others: m)")
     p.add_argument("--invert", action="store_true",
                    help="the file's poses are world-from-camera where camera-from-world is expected: invert them")
+    p.add_argument("--cameras", default="",
+                   help="keep only these cameras of the file (indices or names, comma-separated, in this order) for "
+                        "everything else: the report, the checks, --keypoints, the written files and --pair's indices")
     p.add_argument("--pair", default="0,1", help="the cameras for the refiner (indices or names), e.g. 0,2; three or "
                                                  "more (0,1,2,3 or 'all') write the node's `cameras` list too")
     p.add_argument("--reference-frame", default="",
@@ -56,15 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _index(cameras: Sequence[CalibratedCamera], token: str) -> int:
+def _index(cameras: Sequence[CalibratedCamera], token: str, option: str = "--pair") -> int:
     names = [c.name for c in cameras]
     if token.strip().lstrip("-").isdigit():
         index = int(token)
         if not 0 <= index < len(cameras):
-            raise CalibrationError("--pair", f"camera index {index} out of range 0..{len(cameras) - 1}")
+            raise CalibrationError(option, f"camera index {index} out of range 0..{len(cameras) - 1}")
         return index
     if token.strip() not in names:
-        raise CalibrationError("--pair", f"no camera named {token.strip()!r}; cameras: {names}")
+        raise CalibrationError(option, f"no camera named {token.strip()!r}; cameras: {names}")
     return names.index(token.strip())
 
 
@@ -102,6 +106,11 @@ def _keypoint_check(cameras: Sequence[CalibratedCamera], path: Path, max_lag: in
 def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(report lines, warnings) for the parsed arguments; writes the --out files."""
     cameras = read_calibration(args.files, args.format, UNITS_PER_METRE[args.units])
+    if args.cameras.strip(","):
+        kept = [_index(cameras, token, "--cameras") for token in args.cameras.split(",")]
+        if len(set(kept)) < len(kept):
+            raise CalibrationError("--cameras", "a camera is listed twice")
+        cameras = [cameras[i] for i in kept]
     if args.invert:
         cameras = [CalibratedCamera(c.name, c.model, c.cam_from_world.inverse(), c.warnings) for c in cameras]
     warnings = check_rig(cameras)
