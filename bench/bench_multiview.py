@@ -96,10 +96,12 @@ def synthetic_run(people: int, seconds: float, noise: str, seed: int) -> dict:
     return results
 
 
-def _view_input(views: synthetic.SceneKeypoints, t: int) -> ViewInput:
+def scene_view_input(views: synthetic.SceneKeypoints, t: int, layout: str = "h36m17", period_ns: int = 1) -> ViewInput:
+    """Frame t of one camera's scene keypoints as the pipeline's input (people the detector would report),
+    stamped 1000 + t x `period_ns`."""
     people = [PersonInput(-1, views.keypoints[t, p, :, 0], views.keypoints[t, p, :, 1], views.confidence[t, p])
               for p in range(views.keypoints.shape[1]) if views.visible[t, p]]
-    return ViewInput(1_000 + t, "", "h36m17", people)
+    return ViewInput(1_000 + t * period_ns, "", layout, people)
 
 
 def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: bool) -> dict:
@@ -122,8 +124,8 @@ def pipeline_run(people: int, seconds: float, noise: str, seed: int, refine: boo
 
         def step(t: int, p: SkeletonPipeline = pipe, s: RigSetup = setup, n: int = count):
             if n == 2:  # the two-camera path, as the node runs it
-                return p.process(pair, _view_input(views[0], t), _view_input(views[1], t))
-            return p.process_views(s, [_view_input(v, t) for v in views[:n]])
+                return p.process(pair, scene_view_input(views[0], t), scene_view_input(views[1], t))
+            return p.process_views(s, [scene_view_input(v, t) for v in views[:n]])
 
         errors, cpu = [], 0.0
         for t in range(scene.num_frames):
@@ -151,7 +153,7 @@ def latency_run(people: int, seconds: float, noise: str, seed: int, refine: bool
     scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
     rig = synthetic.corner_rig(4, ROOM)
     views = synthetic.project_scene(scene, rig, noise, seed)
-    inputs = [[_view_input(v, t) for v in views] for t in range(scene.num_frames)]
+    inputs = [[scene_view_input(v, t) for v in views] for t in range(scene.num_frames)]
     c0 = rig.cameras[0].cam_from_world
     pair = CameraSetup(rig.cameras[0].model, rig.cameras[1].model, rig.cam1_from_cam0)
     refiner = LayoutRefiners([], "cpu", num_threads=1) if refine else None
@@ -196,7 +198,7 @@ def fit_cost_run(people: int, seconds: float, noise: str, seed: int, repeats: in
     scene = synthetic.generate_scene(people, seconds, 30.0, seed=seed, room=ROOM)
     rig = synthetic.corner_rig(4, ROOM)
     views = synthetic.project_scene(scene, rig, noise, seed)
-    inputs = [[_view_input(v, t) for v in views] for t in range(scene.num_frames)]
+    inputs = [[scene_view_input(v, t) for v in views] for t in range(scene.num_frames)]
     c0 = rig.cameras[0].cam_from_world
     refiner = LayoutRefiners([], "cpu", num_threads=1)
     out = {}

@@ -27,19 +27,19 @@ import platform
 from pathlib import Path
 
 import numpy as np
+from bench_multiview import scene_view_input
 from tqdm import tqdm
 
 from cvpose_ros.body.skeleton import COCO17
 from cvpose_ros.calibration import read_calibration
 from cvpose_ros.devtools import synthetic
-from cvpose_ros.devtools.scoring import match_people
+from cvpose_ros.devtools.scoring import match_people, root_relative_errors
 from cvpose_ros.pipeline.frame_processor import CameraSetup, RigSetup, SkeletonPipeline
-from cvpose_ros.pipeline.view_input import FrameError, PersonInput, ViewInput
+from cvpose_ros.pipeline.view_input import FrameError
 from cvpose_ros.refine.refiner import LayoutRefiners
+from training.tools.measure_placement import PANOPTIC19_NAMES
 
-# Panoptic's coco19 joint order; coco17 takes its joints by name
-PANOPTIC19 = ("neck", "nose", "mid_hip", "l_shoulder", "l_elbow", "l_wrist", "l_hip", "l_knee", "l_ankle",
-              "r_shoulder", "r_elbow", "r_wrist", "r_hip", "r_knee", "r_ankle", "l_eye", "l_ear", "r_eye", "r_ear")
+FRAME_NS = 33_333_333  # the HD cameras' 30 fps
 
 
 def load_bodies(folder: Path, min_confidence: float = 0.1) -> np.ndarray:
@@ -51,7 +51,7 @@ def load_bodies(folder: Path, min_confidence: float = 0.1) -> np.ndarray:
     frames = [{b["id"]: np.asarray(b["joints19"], float).reshape(19, 4) for b in json.loads(f.read_text())["bodies"]}
               for f in files]
     ids = sorted({i for frame in frames for i in frame})
-    index = [PANOPTIC19.index(name) for name in COCO17.joint_names]
+    index = [PANOPTIC19_NAMES.index(name) for name in COCO17.joint_names]  # coco17 by name
     out = np.full((len(frames), len(ids), 17, 3), np.nan)
     for t, frame in enumerate(frames):
         for p, body_id in enumerate(ids):
@@ -82,13 +82,6 @@ def spread_cameras(cameras: list, count: int, truth: np.ndarray, min_seen: float
     return [usable[order[int(round(k * len(usable) / count)) % len(usable)]] for k in range(count)]
 
 
-def _view(keypoints: synthetic.SceneKeypoints, t: int) -> ViewInput:
-    people = [PersonInput(-1, keypoints.keypoints[t, p, :, 0], keypoints.keypoints[t, p, :, 1],
-                          keypoints.confidence[t, p]) for p in range(keypoints.keypoints.shape[1])
-              if keypoints.visible[t, p]]
-    return ViewInput(1_000_000 + t * 33_333_333, "", "coco17", people)
-
-
 def run_set(rig: list, views: list, truth: np.ndarray, sel: tuple[int, ...], refiner) -> np.ndarray:
     """(T, P, 4) errors in mm per truth person: coarse root-relative, coarse absolute, refined root-relative,
     refined absolute (NaN where the person was not found)."""
@@ -97,7 +90,7 @@ def run_set(rig: list, views: list, truth: np.ndarray, sel: tuple[int, ...], ref
     pipe = SkeletonPipeline(refiner, default_layout="coco17")
     out = np.full(truth.shape[:2] + (4,), np.nan)
     for t in range(truth.shape[0]):
-        inputs = [_view(views[i], t) for i in sel]
+        inputs = [scene_view_input(views[i], t, "coco17", FRAME_NS) for i in sel]
         try:
             if len(sel) == 2:
                 result = pipe.process(CameraSetup(rig[sel[0]].model, rig[sel[1]].model, poses[1], world_from_first),
@@ -111,12 +104,9 @@ def run_set(rig: list, views: list, truth: np.ndarray, sel: tuple[int, ...], ref
             if not len(skeletons.joints):
                 continue
             est, gt = match_people(skeletons.joints, truth[t, present])
-            for e, g in zip(est, gt, strict=True):
-                estimate, target = skeletons.joints[e], truth[t, present[g]]
-                absolute = np.nanmean(np.linalg.norm(estimate - target, axis=-1))
-                relative = np.nanmean(np.linalg.norm((estimate - COCO17.root_of(estimate))
-                                                     - (target - COCO17.root_of(target)), axis=-1))
-                out[t, present[g], column:column + 2] = relative * 1e3, absolute * 1e3
+            estimate, target = skeletons.joints[est], truth[t, present[gt]]
+            out[t, present[gt], column] = root_relative_errors(estimate, target, "coco17")
+            out[t, present[gt], column + 1] = root_relative_errors(estimate, target, "coco17", root_relative=False)
     return out
 
 
